@@ -1,0 +1,119 @@
+"""The `facetrend` command. Each subcommand only loads settings and calls the stages."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+from .errors import UserError
+
+log = logging.getLogger("facetrend")
+SKIPPED_SHOWN = 20
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+                        format="%(levelname)s: %(message)s" if args.verbose else "%(message)s",
+                        stream=sys.stderr)
+    try:
+        return args.command(args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return UserError.exit_code
+    except KeyboardInterrupt:
+        print("interrupted: the previous site and cache are unchanged", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="facetrend",
+        description="Turn a year's portrait photos into a static report of what the faces have in common.",
+    )
+    parser.add_argument("--version", action="version", version=f"facetrend {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show log levels")
+    sub = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+
+    b = sub.add_parser("build", help="build the site from the content folder",
+                       description="Build every report in the content folder into the output folder. "
+                       "Exit 0 on success (bad photos are skipped and listed), 2 on a user error.")
+    b.add_argument("--content", type=Path, default=Path("content"), help="content folder (default: content)")
+    b.add_argument("--out", type=Path, default=Path("site"), help="output folder (default: site)")
+    b.add_argument("--cache", type=Path, default=Path(".facetrend-cache"),
+                   help="face and model cache (default: .facetrend-cache)")
+    b.add_argument("--report", metavar="SLUG", help="build only this report; keep the others' pages")
+    b.add_argument("--retrain", action="store_true", help="train again even if a cached model matches")
+    b.add_argument("--smoke", action="store_true", help="at most 2 epochs: a fast preview of the real path")
+    b.set_defaults(command=_build)
+
+    s = sub.add_parser("serve", help="serve the built site at http://127.0.0.1:8000")
+    s.add_argument("--out", type=Path, default=Path("site"), help="folder to serve (default: site)")
+    s.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    s.add_argument("--bind", default="127.0.0.1", help="address (default: 127.0.0.1)")
+    s.set_defaults(command=_serve)
+
+    n = sub.add_parser("new", help="scaffold a new report: content/SLUG/index.md and photos/")
+    n.add_argument("slug", metavar="SLUG", help="the report's folder name and URL, e.g. 2027")
+    n.add_argument("--content", type=Path, default=Path("content"), help="content folder (default: content)")
+    n.set_defaults(command=_new)
+
+    t = sub.add_parser("settings", help="print every setting with its default (docs/settings.md)")
+    t.set_defaults(command=_settings)
+    return parser
+
+
+def _build(args: argparse.Namespace) -> int:
+    from .build import BuildOptions, build
+
+    start = time.perf_counter()
+    options = BuildOptions(args.content, args.out, args.cache, args.report, args.retrain, args.smoke)
+    result = build(options)
+    for doc in result.reports:
+        _summarise(doc, result.record["reports"][doc["slug"]])
+    log.info("built %s in %.1f s", args.out, time.perf_counter() - start)
+    return 0
+
+
+def _summarise(doc: dict, record: dict) -> None:
+    photos, model = doc["photos"], doc["model"]
+    how = "model loaded from cache" if model["cached"] else f"model trained {len(model['train_loss'])} epochs"
+    log.info("%s: %d faces from %d files, %d skipped; %s; featured units %s",
+             doc["slug"], photos["faces"], photos["total"], len(photos["skipped"]), how,
+             ", ".join(map(str, doc["featured"])) or "none")
+    for item in photos["skipped"][:SKIPPED_SHOWN]:
+        log.warning("  skipped %s: %s", item["path"], item["reason"])
+    if len(photos["skipped"]) > SKIPPED_SHOWN:
+        log.warning("  ... and %d more (report.json lists all)", len(photos["skipped"]) - SKIPPED_SHOWN)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .serve import serve
+
+    serve(args.out, args.bind, args.port)
+    return 0
+
+
+def _new(args: argparse.Namespace) -> int:
+    from .scaffold import new_report
+
+    path = new_report(args.content, args.slug)
+    log.info("created %s; put photos in %s/<person>/ and run `facetrend build`", path, path.parent / "photos")
+    return 0
+
+
+def _settings(args: argparse.Namespace) -> int:
+    from .config import settings_reference
+
+    sys.stdout.write(settings_reference())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,421 @@
+"""Stage 1, config: site.toml + each report's front matter -> typed, frozen settings.
+
+Every setting is declared once, in the dataclasses below, with its default and
+its documentation (the ``doc`` metadata). ``settings_reference()`` renders
+them as docs/settings.md, and a test keeps that file true.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import difflib
+import re
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from .errors import UserError
+
+SLUG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+BUILTIN_PREFIX = "builtin:"
+BUILTIN_SOURCES = ("lfw-subset",)
+
+
+def _opt(default: Any, doc: str, **checks: Any) -> Any:
+    """A setting: its default, one line of documentation and optional checks.
+
+    Checks: ``min`` / ``max`` (inclusive bounds), ``max_exclusive``,
+    ``nonempty`` (for lists).
+    """
+    meta = {"doc": doc, **checks}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class FaceSettings:
+    """How photos become face crops (the `faces:` section)."""
+
+    size: int = _opt(64, "Side in pixels of the square grey face crops the model sees.", min=8, max=256)
+    crop_max_side: int = _opt(
+        160,
+        "Images whose longer side is at most this many pixels are taken as face "
+        "crops already and used whole; larger ones go through face detection.",
+        min=1,
+    )
+    scale_factor: float = _opt(
+        1.1, "Haar cascade: image pyramid step between detection scales.", min=1.01, max=2.0
+    )
+    min_neighbors: int = _opt(
+        5, "Haar cascade: overlapping detections needed to accept a face.", min=0, max=50
+    )
+    min_face: int = _opt(
+        30, "Smallest face, in pixels of the photo's shorter side, that detection looks for.", min=8
+    )
+    margin: float = _opt(
+        0.2, "Extra border around a detected face box, as a fraction of its size.", min=0.0, max=1.0
+    )
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """The autoencoder and its training (the `model:` section)."""
+
+    hidden: list[int] = _opt(
+        [400],
+        "Hidden layer sizes, outermost first. The units ranked on the report "
+        "are those of the first hidden layer.",
+        nonempty=True,
+        min=1,
+        max=20000,
+    )
+    activation: Literal["relu", "sigmoid"] = _opt("relu", "Hidden unit non-linearity.")
+    dropout: float = _opt(
+        0.5, "Dropout rate on the hidden units while training (0 turns it off).", min=0.0,
+        max_exclusive=1.0,
+    )
+    noise: float = _opt(
+        0.0,
+        "Masking noise rate: the fraction of input pixels set to 0 while training "
+        "(a denoising autoencoder; 0 turns it off).",
+        min=0.0,
+        max_exclusive=1.0,
+    )
+    epochs: int = _opt(30, "Passes over the training faces.", min=1, max=100000)
+    batch_size: int = _opt(100, "Faces per optimiser step.", min=1)
+    lr: float = _opt(0.001, "Adam learning rate.", min=0.0, max=10.0)
+    weight_decay: float = _opt(0.0, "L2 weight decay (AdamW style).", min=0.0, max=10.0)
+    seed: int = _opt(0, "Seeds the split, the initial weights and the batch order.", min=0)
+    test_fraction: float = _opt(
+        0.2,
+        "Share of faces held out to measure test loss. Split by person where "
+        "persons are known, so no person is in both sets.",
+        min=0.0,
+        max_exclusive=1.0,
+    )
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """One report: the YAML front matter of content/<report>/index.md."""
+
+    title: str = _opt("", "Report title; defaults to the folder name.")
+    description: str = _opt("", "One-sentence summary shown on the index page.")
+    date: str = _opt("", "Date shown on the report (free text, e.g. 2026-11-01).")
+    photos: str = _opt(
+        "photos",
+        "A folder of photos with one subfolder per person (relative to the "
+        "report folder), or a built-in source: `builtin:lfw-subset` (the 100 "
+        "LFW faces scikit-image ships).",
+    )
+    featured: int = _opt(3, "How many of the most face-like units the report features.", min=0)
+    matches: int = _opt(
+        12, "How many best-matching faces are listed for every unit.", min=1, max=1000
+    )
+    captions: dict[int, str] = _opt(
+        {}, "Your own caption per unit id, replacing the generated one (e.g. `17: long hair`)."
+    )
+    faces: FaceSettings = field(default_factory=FaceSettings, metadata={"doc": "Face crops."})
+    model: ModelSettings = field(default_factory=ModelSettings, metadata={"doc": "The model."})
+
+
+@dataclass(frozen=True)
+class SiteSettings:
+    """The whole site: content/site.toml."""
+
+    title: str = _opt("facetrend", "Site title, shown on every page.")
+    description: str = _opt("", "Subtitle on the index page.")
+    author: str = _opt("", "Author named in the footer.")
+    language: str = _opt("en", "HTML lang attribute (e.g. en, ja).")
+    base_url: str = _opt(
+        "/",
+        "Where the site is published, e.g. https://user.github.io/repo/. Links "
+        "are relative, so pages also work from file:// and under any prefix.",
+    )
+    defaults: dict[str, Any] = _opt(
+        {}, "A [defaults] table: report settings every report starts from."
+    )
+
+
+@dataclass(frozen=True)
+class Report:
+    """A report found in the content folder, with its resolved settings."""
+
+    slug: str
+    folder: Path
+    source: Path  # the index.md the settings came from
+    settings: ReportSettings
+    narrative: str  # Markdown after the front matter
+
+
+# ---------------------------------------------------------------- validation
+
+
+def _fail(where: str, key: str, problem: str, fix: str) -> UserError:
+    return UserError(f"{where}: setting `{key}` {problem}. Fix: {fix}.")
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(c) for c in typing.get_args(tp))
+    if origin is list:
+        return f"a list of {_type_name(typing.get_args(tp)[0])}"
+    if origin is dict:
+        return "a table (mapping)"
+    return {int: "a whole number", float: "a number", str: "text", bool: "true or false"}.get(
+        tp, getattr(tp, "__name__", str(tp))
+    )
+
+
+def _check_range(value: Any, meta: dict, where: str, key: str) -> None:
+    items = value if isinstance(value, list) else [value]
+    if meta.get("nonempty") and not items:
+        raise _fail(where, key, "is empty", "give at least one value")
+    for item in items:
+        if not isinstance(item, (int, float)):
+            continue
+        if "min" in meta and item < meta["min"]:
+            raise _fail(where, key, f"is {item}, below {meta['min']}", f"use a value >= {meta['min']}")
+        if "max" in meta and item > meta["max"]:
+            raise _fail(where, key, f"is {item}, above {meta['max']}", f"use a value <= {meta['max']}")
+        if "max_exclusive" in meta and item >= meta["max_exclusive"]:
+            raise _fail(
+                where, key, f"is {item}", f"use a value below {meta['max_exclusive']}"
+            )
+
+
+def _coerce(value: Any, tp: Any, where: str, key: str) -> Any:
+    """Check ``value`` against the annotation ``tp``; return it in canonical form."""
+    wrong = _fail(where, key, f"is {value!r}, not {_type_name(tp)}", f"write {_type_name(tp)}")
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, where, key + ".")
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        if value not in choices:
+            raise _fail(where, key, f"is {value!r}", "use one of " + ", ".join(map(str, choices)))
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise wrong
+        return [_coerce(v, typing.get_args(tp)[0], where, key) for v in value]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise wrong
+        ktype, vtype = typing.get_args(tp)
+        out = {}
+        for k, v in value.items():
+            kk = _coerce(_int_key(k) if ktype is int else k, ktype, where, f"{key}.{k}")
+            out[kk] = _coerce(v, vtype, where, f"{key}.{k}") if vtype is not Any else v
+        return dict(sorted(out.items()))
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise wrong
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise wrong
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+            raise wrong
+        return float(value)
+    if tp is str:
+        if isinstance(value, (int, float, datetime.date)) and not isinstance(value, bool):
+            return value.isoformat() if isinstance(value, datetime.date) else str(value)
+        if not isinstance(value, str):
+            raise wrong
+        return value
+    raise TypeError(f"unsupported setting type {tp!r}")  # a bug in the schema, not user error
+
+
+def _int_key(k: Any) -> Any:
+    if isinstance(k, str) and k.strip().isdigit():
+        return int(k)
+    return k
+
+
+def _build(cls: type, raw: Any, where: str, prefix: str = "") -> Any:
+    """Build dataclass ``cls`` from the mapping ``raw``, validating every key."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        name = prefix.rstrip(".") or "the settings"
+        raise UserError(f"{where}: {name} must be a mapping of key: value lines, not {raw!r}.")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values = {}
+    for key, value in raw.items():
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), fields, n=1)
+            fix = f"did you mean `{prefix}{close[0]}`?" if close else (
+                "valid keys here are " + ", ".join(sorted(fields))
+            )
+            raise UserError(f"{where}: unknown setting `{prefix}{key}`. Fix: {fix} (see docs/settings.md).")
+        full = prefix + key
+        coerced = _coerce(value, hints[key], where, full)
+        _check_range(coerced, fields[key].metadata, where, full)
+        values[key] = coerced
+    return cls(**values)
+
+
+def _deep_merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load_site(content: Path) -> SiteSettings:
+    """Read content/site.toml (optional: defaults apply without it)."""
+    if not content.is_dir():
+        raise UserError(
+            f"{content}: the content folder does not exist. Fix: run from the project "
+            "root, pass --content DIR, or create one with `facetrend new SLUG`."
+        )
+    path = content / "site.toml"
+    if not path.exists():
+        return SiteSettings()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: is not valid TOML ({exc}). Fix: correct the syntax.") from None
+    site = _build(SiteSettings, raw, str(path))
+    _build(ReportSettings, site.defaults, str(path), "defaults.")  # report defaults checked early
+    return site
+
+
+def split_front_matter(text: str, path: Path) -> tuple[dict, str]:
+    """Split index.md into its YAML front matter (a mapping) and Markdown body."""
+    text = text.lstrip("\ufeff")
+    match = re.match(r"^---[ \t]*\r?\n(.*?)^---[ \t]*\r?\n?(.*)$", text, re.S | re.M)
+    if not match:
+        return {}, text
+    try:
+        data = yaml.safe_load(match.group(1)) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" near line {mark.line + 2}" if mark else ""
+        raise UserError(
+            f"{path}: the front matter is not valid YAML{line}. Fix: check the "
+            "indentation and quote values that contain ':' or '#'."
+        ) from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: the front matter must be key: value lines. Fix: see docs/settings.md.")
+    return data, match.group(2)
+
+
+def load_report(folder: Path, site: SiteSettings) -> Report:
+    """Read one report folder's index.md and resolve its settings."""
+    source = folder / "index.md"
+    slug = folder.name
+    if not SLUG_RE.match(slug):
+        raise UserError(
+            f"{folder}: the report folder name {slug!r} cannot be a URL. Fix: rename it "
+            "using letters, digits, '-', '_' or '.'."
+        )
+    try:
+        text = source.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"{source}: is not UTF-8 text. Fix: save it as UTF-8.") from None
+    front, narrative = split_front_matter(text, source)
+    merged = _deep_merge(site.defaults, front)
+    settings = _build(ReportSettings, merged, str(source))
+    if not settings.title:
+        settings = dataclasses.replace(settings, title=slug)
+    _check_photos_setting(settings.photos, source)
+    return Report(slug, folder, source, settings, narrative)
+
+
+def _check_photos_setting(photos: str, source: Path) -> None:
+    if photos.startswith(BUILTIN_PREFIX) and photos[len(BUILTIN_PREFIX):] not in BUILTIN_SOURCES:
+        raise UserError(
+            f"{source}: setting `photos` names an unknown built-in source {photos!r}. "
+            f"Fix: use one of {', '.join(BUILTIN_PREFIX + s for s in BUILTIN_SOURCES)} or a folder."
+        )
+
+
+def find_reports(content: Path, site: SiteSettings, only: str | None = None) -> list[Report]:
+    """Every folder of ``content`` holding an index.md, sorted by slug."""
+    folders = sorted(p.parent for p in content.glob("*/index.md"))
+    if only is not None:
+        folders = [f for f in folders if f.name == only]
+        if not folders:
+            raise UserError(
+                f"{content}: there is no report {only!r} (no {content / only / 'index.md'}). "
+                "Fix: check --report, or create it with `facetrend new " + only + "`."
+            )
+    return [load_report(f, site) for f in folders]
+
+
+def apply_overrides(report: Report, smoke: bool) -> Report:
+    """Merge command-line overrides into a report's settings (the only place that does)."""
+    if not smoke:
+        return report
+    model = dataclasses.replace(report.settings.model, epochs=min(report.settings.model.epochs, 2))
+    return dataclasses.replace(report, settings=dataclasses.replace(report.settings, model=model))
+
+
+def as_dict(settings: Any) -> dict:
+    """Settings as plain JSON-ready data (for report.json and the cache key)."""
+    return dataclasses.asdict(settings)
+
+
+# ---------------------------------------------------------------- documentation
+
+
+def _default_text(f: dataclasses.Field) -> str:
+    if f.default is not dataclasses.MISSING:
+        return repr(f.default).replace("'", '"')
+    value = f.default_factory()  # type: ignore[misc]
+    return str(value).replace("'", '"')
+
+
+def _rows(cls: type, prefix: str) -> list[str]:
+    hints = typing.get_type_hints(cls)
+    rows = []
+    for f in dataclasses.fields(cls):
+        if dataclasses.is_dataclass(hints[f.name]):
+            rows += _rows(hints[f.name], f"{prefix}{f.name}.")
+            continue
+        doc = f.metadata["doc"].replace("|", "\\|")
+        rows.append(f"| `{prefix}{f.name}` | `{_default_text(f)}` | {doc} |")
+    return rows
+
+
+def settings_reference() -> str:
+    """docs/settings.md, generated from the schema above."""
+    head = "| setting | default | meaning |\n|---|---|---|"
+    return "\n".join([
+        "# Settings",
+        "",
+        "Generated from `generator/config.py` by `facetrend settings > docs/settings.md`;",
+        "a test checks that this file matches the code.",
+        "",
+        "## content/site.toml",
+        "",
+        head,
+        *_rows(SiteSettings, ""),
+        "",
+        "## content/<report>/index.md front matter",
+        "",
+        "Nested sections are YAML mappings (`model:` then indented `hidden: [400]`).",
+        "Values in site.toml's `[defaults]` apply to every report; front matter wins.",
+        "",
+        head,
+        *_rows(ReportSettings, ""),
+        "",
+    ])

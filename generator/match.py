@@ -1,0 +1,41 @@
+"""Stage 6, match: for every unit, the faces that excite it most, and how common it is.
+
+A face clearly activates a unit when its activation reaches at least half of
+the unit's range over this report's faces:
+
+    (a - min) / (max - min) >= 0.5
+
+prevalence is the share of faces that clearly activate the unit;
+prevalence_people counts the distinct people among them (photos without a
+known person count as one person each).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .faces import Faces
+
+CLEAR_ACTIVATION = 0.5  # share of the unit's activation range
+
+
+@dataclass(frozen=True)
+class Matches:
+    best: list[list[int]]  # per unit: face indices, best first
+    prevalence: np.ndarray  # (units,) share of faces clearly activating it
+    photos: np.ndarray  # (units,) how many faces clearly activate it
+    people: np.ndarray  # (units,) distinct people among them
+
+
+def match_units(acts: np.ndarray, faces: Faces, top: int) -> Matches:
+    """Best faces and prevalence of each unit from activations (faces, units)."""
+    order = np.argsort(-acts, axis=0, kind="stable")[:top].T
+    lo, hi = acts.min(axis=0), acts.max(axis=0)
+    spread = np.where(hi > lo, hi - lo, np.inf)
+    clear = (acts - lo) / spread >= CLEAR_ACTIVATION
+    groups = np.array([p if p is not None else f"\0{i}" for i, p in enumerate(faces.persons)], object)
+    people = np.array([len(set(groups[clear[:, u]])) for u in range(acts.shape[1])])
+    count = clear.sum(axis=0)
+    return Matches([row.tolist() for row in order], count / len(acts), count, people)

@@ -1,0 +1,276 @@
+"""Stage 8, render: Jinja2 + Markdown + figures -> site/. The only stage that writes there.
+
+Every page and image is first made in memory (``render_report``,
+``render_index``); ``write_site`` then writes them into a temporary folder
+beside the output and swaps it into place, so a failed build leaves the
+previous site untouched. Links are relative, so the site works from file://
+and under any base URL prefix (GitHub project pages live at /<repo>/).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import markdown
+import numpy as np
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from . import __version__, plots
+from .config import Report, SiteSettings
+from .describe import Caption
+from .faces import Faces
+from .match import CLEAR_ACTIVATION, Matches
+from .rank import Ranking
+from .train import Trained
+
+log = logging.getLogger(__name__)
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+CONTACT_SHEET_MAX = 400  # faces shown on the contact sheet
+FEATURED_PX = 192  # featured unit images, enlarged
+MATCHES_SHOWN = 8  # matches shown beside a featured unit on the page
+INTERPRETABLE = 0.5  # face_score from which a unit counts as more structure than static
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """Everything the stages computed for one report: render's input."""
+
+    report: Report
+    faces: Faces
+    trained: Trained
+    weights: np.ndarray  # (units, pixels)
+    ranking: Ranking
+    matches: Matches
+    captions: dict[int, Caption]
+
+
+@dataclass(frozen=True)
+class UnitView:
+    id: int
+    rank: int
+    face_score: float
+    selectivity: float
+    prevalence: float
+    prevalence_photos: int
+    prevalence_people: int
+    matches: list[str]  # face ids, best first
+    caption: str = ""
+    caption_generated: bool = True
+    matched_faces: list[dict] = field(default_factory=list)  # {id, photo, person} for the page
+
+
+@dataclass(frozen=True)
+class ReportPage:
+    """The render context of a report page: what the template may show."""
+
+    root: str
+    site: SiteSettings
+    slug: str
+    title: str
+    description: str
+    date: str
+    narrative: str  # HTML from the author's Markdown
+    photos_total: int
+    faces: int
+    people: int
+    detected: int
+    skipped: list[dict]
+    contact_sheet_count: int
+    layers: list[dict]
+    model: dict
+    face_settings: dict
+    train_faces: int
+    test_faces: int
+    final_train_loss: float
+    final_test_loss: float | None
+    units: list[UnitView]
+    featured: list[UnitView]
+    interpretable: int
+    interpretable_threshold: float
+    clear_activation: float
+    build_date: str
+    version: str
+
+
+# ---------------------------------------------------------------- report
+
+
+def render_report(data: ReportData, site: SiteSettings) -> tuple[dict[str, bytes], dict]:
+    """Files of site/<slug>/ (path -> bytes) and the report.json document."""
+    units = _unit_views(data)
+    page = _report_page(data, site, units)
+    doc = report_json(data, page)
+    files = {
+        "index.html": _env().get_template("report.html").render(
+            page=page, root=page.root, site=site, build_date=page.build_date, version=page.version).encode(),
+        "report.json": (json.dumps(doc, indent=1, ensure_ascii=False, sort_keys=True) + "\n").encode(),
+        **_report_images(data, page),
+    }
+    return {f"{data.report.slug}/{k}": v for k, v in files.items()}, doc
+
+
+def _unit_views(data: ReportData) -> list[UnitView]:
+    faces, r, m = data.faces, data.ranking, data.matches
+    views = []
+    for u in range(len(data.weights)):
+        caption = data.captions.get(u)
+        best = m.best[u]
+        views.append(UnitView(
+            id=u, rank=int(r.rank[u]), face_score=_round(r.face_score[u]),
+            selectivity=_round(r.selectivity[u]), prevalence=_round(m.prevalence[u]),
+            prevalence_photos=int(m.photos[u]), prevalence_people=int(m.people[u]),
+            matches=[faces.ids[i] for i in best],
+            caption=caption.text if caption else "",
+            caption_generated=caption.generated if caption else True,
+            matched_faces=[_face(faces, i) for i in best[:MATCHES_SHOWN]] if u in r.featured else [],
+        ))
+    return views
+
+
+def _face(faces: Faces, i: int) -> dict:
+    return {"id": faces.ids[i], "photo": faces.photos[i], "person": faces.persons[i]}
+
+
+def _report_page(data: ReportData, site: SiteSettings, units: list[UnitView]) -> ReportPage:
+    s, faces, t = data.report.settings, data.faces, data.trained
+    n_in = faces.pixels[0].size
+    layers = [{"name": "input", "size": n_in, "what": f"{s.faces.size}x{s.faces.size} grey pixels"}]
+    layers += [{"name": f"hidden {i + 1}", "size": h, "what": f"{s.model.activation} units"}
+               for i, h in enumerate(s.model.hidden)]
+    layers += [{"name": "output", "size": n_in, "what": "reconstructed pixels (linear)"}]
+    return ReportPage(
+        root="../", site=site, slug=data.report.slug, title=s.title, description=s.description,
+        date=s.date, narrative=markdown.markdown(data.report.narrative, extensions=["extra", "sane_lists"]),
+        photos_total=faces.total, faces=len(faces.ids), people=faces.people,
+        detected=sum(faces.detected), skipped=[asdict(k) for k in faces.skipped],
+        contact_sheet_count=min(len(faces.ids), CONTACT_SHEET_MAX), layers=layers,
+        model=asdict(s.model), face_settings=asdict(s.faces),
+        train_faces=int((~t.test_mask).sum()), test_faces=int(t.test_mask.sum()),
+        final_train_loss=t.train_loss[-1], final_test_loss=t.test_loss[-1] if t.test_loss else None,
+        units=sorted(units, key=lambda v: v.rank), featured=[units[u] for u in data.ranking.featured],
+        interpretable=int((data.ranking.face_score >= INTERPRETABLE).sum()),
+        interpretable_threshold=INTERPRETABLE, clear_activation=CLEAR_ACTIVATION,
+        build_date=build_date(), version=__version__,
+    )
+
+
+def _report_images(data: ReportData, page: ReportPage) -> dict[str, bytes]:
+    size = data.report.settings.faces.size
+    images = plots.weight_images(data.weights, size)
+    shown = data.faces.pixels[:CONTACT_SHEET_MAX]
+    figures = {
+        "img/units.png": plots.tile_grid(images, plots.grid_columns(len(images)),
+                                         [str(u) for u in range(len(images))]),
+        "img/faces.png": plots.tile_grid(shown, plots.grid_columns(len(shown), 2.0)),
+        "img/loss.png": plots.loss_plot(data.trained.train_loss, data.trained.test_loss),
+    }
+    for unit in page.featured:
+        best = data.matches.best[unit.id][:MATCHES_SHOWN]
+        figures[f"img/unit-{unit.id}.png"] = plots.enlarge(images[unit.id], FEATURED_PX)
+        figures[f"img/unit-{unit.id}-matches.png"] = plots.tile_grid(
+            data.faces.pixels[best], 4, scale=max(1, 96 // size))
+    return {path: _png(fig) for path, fig in figures.items()}
+
+
+def _png(figure) -> bytes:
+    if isinstance(figure, bytes):
+        return figure
+    import io
+
+    buffer = io.BytesIO()
+    figure.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def report_json(data: ReportData, page: ReportPage) -> dict:
+    """report.json: everything the page shows, machine-readable (contract in docs/)."""
+    faces, t = data.faces, data.trained
+    unit_fields = ("id", "rank", "face_score", "selectivity", "prevalence",
+                   "prevalence_photos", "prevalence_people", "matches")
+    return {
+        "slug": page.slug, "title": page.title, "description": page.description, "date": page.date,
+        "generator": f"facetrend {__version__}",
+        "photos": {"total": faces.total, "faces": len(faces.ids), "people": faces.people,
+                   "detected": page.detected, "skipped": page.skipped},
+        "model": {"config": page.model, "faces": page.face_settings, "cached": t.cached,
+                  "train_faces": page.train_faces, "test_faces": page.test_faces,
+                  "train_loss": [_round(v) for v in t.train_loss],
+                  "test_loss": [_round(v) for v in t.test_loss]},
+        "faces": [_face(faces, i) for i in range(len(faces.ids))],
+        "units": [{k: getattr(u, k) for k in unit_fields} for u in sorted(page.units, key=lambda u: u.id)],
+        "featured": list(data.ranking.featured),
+        "captions": {str(u): {"text": c.text, "generated": c.generated,
+                              "effects": {k: _round(v, 3) for k, v in c.effects.items()}}
+                     for u, c in sorted(data.captions.items())},
+        "interpretable_units": page.interpretable,
+    }
+
+
+def _round(value: float, digits: int = 6) -> float:
+    return round(float(value), digits)
+
+
+# ---------------------------------------------------------------- index and site
+
+
+def render_index(site: SiteSettings, summaries: list[dict]) -> dict[str, bytes]:
+    """The home page listing every report (newest slug first), and the stylesheet."""
+    reports = sorted(summaries, key=lambda d: (d.get("date", ""), d["slug"]), reverse=True)
+    html = _env().get_template("index.html").render(
+        root="", site=site, reports=reports, build_date=build_date(), version=__version__)
+    return {"index.html": html.encode(), "static/style.css": (TEMPLATES / "static" / "style.css").read_bytes()}
+
+
+def build_date() -> str:
+    """The build date from SOURCE_DATE_EPOCH, or "" (no build timestamps otherwise)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if not epoch.isdigit():
+        return ""
+    return datetime.fromtimestamp(int(epoch), UTC).strftime("%Y-%m-%d")
+
+
+def write_site(files: dict[str, bytes], out: Path, carry: list[str]) -> None:
+    """Write ``files`` as the new site, keeping the ``carry`` report folders of the old one.
+
+    The new tree is written beside ``out`` and swapped in with renames, so
+    ``out`` holds either the old site or the complete new one.
+    """
+    out = out.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-new-", dir=out.parent))
+    try:
+        for rel, data in sorted(files.items()):
+            path = tmp / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        for slug in carry:
+            shutil.copytree(out / slug, tmp / slug)
+        _swap(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _swap(new: Path, out: Path) -> None:
+    old = None
+    if out.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{out.name}-old-", dir=out.parent))
+        old.rmdir()
+        out.rename(old)
+    new.chmod(0o755)
+    new.rename(out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _env() -> Environment:
+    return Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
+                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)

@@ -1,0 +1,196 @@
+"""Stage 4, model: train the autoencoder on the face crops, or load it from the cache.
+
+The cache holds self-describing checkpoints: the weights, the settings they
+were trained with, the losses, the train/test split, a hash of the training
+inputs (crops, people, settings) and the library versions. A checkpoint whose
+hash does not match, or that cannot be read, is logged and trained again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from . import __version__
+from .config import ModelSettings
+from .faces import Faces
+from .model import Autoencoder
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = 1  # bump when training changes in a way old checkpoints do not reflect
+
+
+@dataclass(frozen=True)
+class Trained:
+    """A trained model with its history."""
+
+    model: Autoencoder
+    train_loss: list[float]  # per epoch, mean over the training batches
+    test_loss: list[float]  # per epoch, eval mode (dropout off); empty without a test set
+    test_mask: np.ndarray  # bool per face: held out for testing
+    cached: bool  # loaded from the cache, not trained in this build
+    device: str
+
+
+def train_or_load(faces: Faces, settings: ModelSettings, cache_dir: Path, retrain: bool = False) -> Trained:
+    """The model for these faces and settings: from the cache when it matches, else trained."""
+    key = input_hash(faces, settings)
+    path = cache_dir / "model" / f"{key[:24]}.pt"
+    if not retrain:
+        loaded = _load(path, key, faces.pixels[0].size)
+        if loaded is not None:
+            log.info("model: loaded from cache %s", path.name)
+            return loaded
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    test_mask = split_by_person(faces.persons, settings.test_fraction, settings.seed)
+    x = torch.from_numpy(faces.pixels.reshape(len(faces.pixels), -1)).float().div_(255)
+    model, train_loss, test_loss = fit(x, test_mask, settings, device)
+    trained = Trained(model.cpu().eval(), train_loss, test_loss, test_mask, False, device)
+    _save(path, key, settings, trained)
+    return trained
+
+
+def input_hash(faces: Faces, settings: ModelSettings) -> str:
+    """Hash of everything training depends on: crops, their people and the settings."""
+    h = hashlib.sha256()
+    meta = {"format": CHECKPOINT_FORMAT, "settings": asdict(settings), "shape": faces.pixels.shape,
+            "ids": faces.ids, "persons": faces.persons}
+    h.update(json.dumps(meta, sort_keys=True).encode())
+    h.update(np.ascontiguousarray(faces.pixels).tobytes())
+    return h.hexdigest()
+
+
+def split_by_person(persons: list[str | None], fraction: float, seed: int) -> np.ndarray:
+    """A test mask holding out about ``fraction`` of the faces, whole persons at a time.
+
+    Faces without a known person are their own group. Groups are taken in a
+    seeded random order until the test set reaches the fraction; at least one
+    group stays in training.
+    """
+    groups = [p if p is not None else f"\0{i}" for i, p in enumerate(persons)]
+    names = sorted(set(groups))
+    mask = np.zeros(len(groups), bool)
+    if fraction <= 0 or len(names) < 2:
+        return mask
+    order = np.random.default_rng(seed).permutation(len(names))
+    target = fraction * len(groups)
+    index = {name: [] for name in names}
+    for i, g in enumerate(groups):
+        index[g].append(i)
+    for k in order[:-1]:
+        if mask.sum() >= target:
+            break
+        mask[index[names[k]]] = True
+    return mask
+
+
+def fit(x: torch.Tensor, test_mask: np.ndarray, settings: ModelSettings, device: str):
+    """Train on the faces outside ``test_mask``; return the model and per-epoch losses."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(settings.seed)
+        model = Autoencoder(x.shape[1], settings.hidden, settings.activation, settings.dropout).to(device)
+        gen = torch.Generator().manual_seed(settings.seed)
+        train_x = x[torch.from_numpy(~test_mask)].to(device)
+        test_x = x[torch.from_numpy(test_mask)].to(device)
+        opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+        train_loss, test_loss = [], []
+        for _ in tqdm(range(settings.epochs), desc="training", unit="epoch", disable=None):
+            train_loss.append(_epoch(model, opt, train_x, settings, gen))
+            if len(test_x):
+                test_loss.append(evaluate(model, test_x))
+    log.info("model: trained %d epochs on %d faces (%s), final train loss %.5f",
+             settings.epochs, len(train_x), device, train_loss[-1])
+    return model, train_loss, test_loss
+
+
+def _epoch(model: Autoencoder, opt: torch.optim.Optimizer, x: torch.Tensor,
+           settings: ModelSettings, gen: torch.Generator) -> float:
+    model.train()
+    order = torch.randperm(len(x), generator=gen).to(x.device)
+    total = torch.zeros((), device=x.device)
+    for start in range(0, len(x), settings.batch_size):
+        batch = x[order[start:start + settings.batch_size]]
+        inputs = batch
+        if settings.noise > 0:  # masking noise: a denoising autoencoder
+            keep = torch.rand(batch.shape, generator=gen) >= settings.noise
+            inputs = batch * keep.to(x.device)
+        loss = torch.nn.functional.mse_loss(model(inputs), batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total += loss.detach() * len(batch)
+    return float(total) / len(x)
+
+
+@torch.no_grad()
+def evaluate(model: Autoencoder, x: torch.Tensor) -> float:
+    """Mean squared reconstruction error per pixel, dropout off."""
+    model.eval()
+    return float(torch.nn.functional.mse_loss(model(x), x))
+
+
+@torch.no_grad()
+def first_layer(model: Autoencoder, pixels: np.ndarray) -> np.ndarray:
+    """Activations of the first hidden layer's units, (N, units), eval mode."""
+    model.eval()
+    x = torch.from_numpy(pixels.reshape(len(pixels), -1)).float().div_(255)
+    return model.encode(x, depth=1).numpy()
+
+
+def unit_weights(model: Autoencoder) -> np.ndarray:
+    """Each first-layer unit's input weights, (units, pixels): its weight image."""
+    return model.encoder[0].weight.detach().cpu().numpy()
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+def _save(path: Path, key: str, settings: ModelSettings, trained: Trained) -> None:
+    checkpoint = {
+        "format": CHECKPOINT_FORMAT,
+        "key": key,
+        "settings": asdict(settings),
+        "n_inputs": trained.model.encoder[0].in_features,
+        "state_dict": trained.model.state_dict(),
+        "train_loss": trained.train_loss,
+        "test_loss": trained.test_loss,
+        "test_mask": trained.test_mask.tolist(),
+        "device": trained.device,
+        "versions": {"facetrend": __version__, "torch": str(torch.__version__)},
+    }
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(checkpoint, tmp)
+        tmp.replace(path)
+    except OSError as exc:  # an unwritable cache costs a retrain next time, nothing more
+        log.warning("could not write the model cache %s (%s)", path, exc)
+        tmp.unlink(missing_ok=True)
+
+
+def _load(path: Path, key: str, n_inputs: int) -> Trained | None:
+    if not path.exists():
+        return None
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+        if ck.get("format") != CHECKPOINT_FORMAT or ck.get("key") != key or ck["n_inputs"] != n_inputs:
+            raise ValueError("it was made for other inputs or by another version")
+        s = ModelSettings(**{**ck["settings"], "hidden": list(ck["settings"]["hidden"])})
+        model = Autoencoder(n_inputs, s.hidden, s.activation, s.dropout)
+        model.load_state_dict(ck["state_dict"])
+        mask = np.asarray(ck["test_mask"], bool)
+        return Trained(model.eval(), list(ck["train_loss"]), list(ck["test_loss"]), mask, True,
+                       ck.get("device", "cpu"))
+    except Exception as exc:  # noqa: BLE001 - any unreadable cache file means: train again
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        log.warning("model cache %s is unusable (%s); training again", path.name, reason)
+        return None
