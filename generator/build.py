@@ -82,7 +82,7 @@ def compute_report(report: config.Report, options: BuildOptions, clock: _Clock) 
         acts = train.first_layer(trained.model, found.pixels)
         nonface_acts = train.first_layer(trained.model, rank.nonface_patches(s.faces.size))
         weights = train.unit_weights(trained.model)
-        ranking = rank.rank_units(weights, s.faces.size, acts, nonface_acts, s.featured)
+        ranking = rank.rank_units(weights, s.faces.size, acts, nonface_acts, s.featured, list(s.captions))
     with clock.stage("match"):
         matches = match.match_units(acts, found, s.matches)
     with clock.stage("describe"):

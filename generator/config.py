@@ -119,7 +119,8 @@ class ReportSettings:
         12, "How many best-matching faces are listed for every unit.", min=1, max=1000
     )
     captions: dict[int, str] = _opt(
-        {}, "Your own caption per unit id, replacing the generated one (e.g. `17: long hair`)."
+        {}, "Your own caption per unit id, replacing the generated one (e.g. `17: long hair`); "
+        "a unit you caption is featured too."
     )
     faces: FaceSettings = field(default_factory=FaceSettings, metadata={"doc": "Face crops."})
     model: ModelSettings = field(default_factory=ModelSettings, metadata={"doc": "The model."})
@@ -247,8 +248,9 @@ def _build(cls: type, raw: Any, where: str, prefix: str = "") -> Any:
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        name = prefix.rstrip(".") or "the settings"
-        raise UserError(f"{where}: {name} must be a mapping of key: value lines, not {raw!r}.")
+        name = f"setting `{prefix.rstrip('.')}`" if prefix else "the settings"
+        raise UserError(f"{where}: {name} must be a mapping, not {raw!r}. Fix: write indented "
+                        "`key: value` lines under it (see docs/settings.md).")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     values = {}

@@ -1,9 +1,13 @@
 """Stage 7, describe: plain-language captions for the featured units, from measurements.
 
-For a unit, its best-matching faces are compared with all faces region by
-region (mean brightness of named regions of the crop). A difference is
+For a unit, its best-matching faces are compared with all faces: overall
+brightness, and region by region the brightness of named regions of the crop
+relative to the face's own mean (so a darker photo does not make every region
+"darker"), and the left-right balance. A difference is
 reported when the matched faces' mean lies at least ``NOTABLE`` standard
-deviations (of that region across all faces) from the all-faces mean. Left
+deviations (of that measure across all faces) from the all-faces mean, and at
+least ``STANDARD_ERRORS`` standard errors of a mean of that many faces, so
+chance differences among a few matches are not reported. Left
 and right are the image's, as the reader sees it. An author caption in front
 matter replaces the generated one.
 """
@@ -14,7 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-NOTABLE = 0.5  # effect size, in standard deviations of the region across faces
+NOTABLE = 0.5  # effect size, in standard deviations of the measure across faces
+STANDARD_ERRORS = 3.0  # and |effect| * sqrt(matched faces) must reach this
 
 # name: (top, bottom, left, right) as fractions of the crop
 REGIONS = {
@@ -42,14 +47,15 @@ class Caption:
 
 
 def region_means(pixels: np.ndarray) -> dict[str, np.ndarray]:
-    """Mean brightness of every named region for every face, plus left-right balance."""
+    """Per face: overall brightness, each region relative to it, and left-right balance."""
     n, h, w = pixels.shape
     x = pixels.astype(np.float64)
-    out = {}
+    overall = x.mean(axis=(1, 2))
+    out = {"overall": overall}
     for name, (top, bottom, left, right) in REGIONS.items():
         rows = slice(int(top * h), max(int(bottom * h), int(top * h) + 1))
         cols = slice(int(left * w), max(int(right * w), int(left * w) + 1))
-        out[name] = x[:, rows, cols].mean(axis=(1, 2))
+        out[name] = x[:, rows, cols].mean(axis=(1, 2)) - overall
     out["left-right balance"] = x[:, :, : w // 2].mean(axis=(1, 2)) - x[:, :, w - w // 2:].mean(axis=(1, 2))
     return out
 
@@ -63,20 +69,24 @@ def effects(means: dict[str, np.ndarray], matched: list[int]) -> dict[str, float
     return out
 
 
-def _phrase(effect: dict[str, float]) -> list[str]:
+def _phrase(effect: dict[str, float], k: int) -> list[str]:
+    notable = max(NOTABLE, STANDARD_ERRORS / np.sqrt(max(k, 1)))
     parts = []
+    if abs(effect["overall"]) >= notable:
+        tone = "darker" if effect["overall"] < 0 else "brighter"
+        parts.append(f"{tone} overall than most faces ({effect['overall']:+.1f} sd): lighting or skin tone?")
     sides = [("lower sides", "lower left", "lower right"), ("sides", "left side", "right side")]
     used = set()
     for label, a, b in sides:
         ea, eb = effect[a], effect[b]
-        if abs(ea) >= NOTABLE and abs(eb) >= NOTABLE and np.sign(ea) == np.sign(eb):
+        if abs(ea) >= notable and abs(eb) >= notable and np.sign(ea) == np.sign(eb):
             parts.append(_say(label, (ea + eb) / 2))
             used |= {a, b}
     for name in ("forehead", "eyes", "mouth", "left side", "right side", "lower left", "lower right"):
-        if name not in used and abs(effect[name]) >= NOTABLE:
+        if name not in used and abs(effect[name]) >= notable:
             parts.append(_say(name, effect[name]))
     balance = effect["left-right balance"]
-    if abs(balance) >= NOTABLE:
+    if abs(balance) >= notable:
         side = "left" if balance < 0 else "right"  # the darker half holds the hair / the head's mass
         parts.append(f"darker on the image's {side} half than most faces ({balance:+.1f} sd): "
                      f"head tilted, or hair parted or falling to that side?")
@@ -86,7 +96,7 @@ def _phrase(effect: dict[str, float]) -> list[str]:
 def _say(region: str, e: float) -> str:
     tone = "darker" if e < 0 else "brighter"
     hint = HINTS.get((region, tone))
-    return f"{tone} at the {region} than most faces ({e:+.1f} sd)" + (f": {hint}" if hint else "")
+    return f"{tone} at the {region}, for the face's brightness, than most faces ({e:+.1f} sd)" + (f": {hint}" if hint else "")
 
 
 def describe(pixels: np.ndarray, best: list[list[int]], featured: list[int], top: int,
@@ -97,14 +107,16 @@ def describe(pixels: np.ndarray, best: list[list[int]], featured: list[int], top
     for unit in sorted(set(featured) | set(authored)):
         if unit >= len(best):
             continue
-        effect = effects(means, best[unit][:top])
+        matched = best[unit][:top]
+        effect = effects(means, matched)
         if unit in authored:
             captions[unit] = Caption(authored[unit], False, effect)
             continue
-        parts = _phrase(effect)
+        parts = _phrase(effect, len(matched))
         text = "; ".join(parts) if parts else (
-            "its best matches look like the average face: no region stands out by "
-            f"{NOTABLE} sd or more"
+            f"its {len(matched)} best matches look like the average face: no region stands out "
+            "clearly from all faces"
         )
-        captions[unit] = Caption(text[0].upper() + text[1:] + ".", True, effect)
+        text = text[0].upper() + text[1:]
+        captions[unit] = Caption(text if text.endswith(("?", ".")) else text + ".", True, effect)
     return captions

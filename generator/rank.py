@@ -17,6 +17,7 @@ excites it more than any non-face.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +25,8 @@ from scipy.stats import rankdata
 
 from .collect import lfw_nonfaces
 from .faces import resize_crop
+
+log = logging.getLogger(__name__)
 
 NOISE_LAPLACIAN_RATIO = 20.0  # E[lap(n)^2] / var(n) for i.i.d. noise n, 4-neighbour Laplacian
 
@@ -59,12 +62,22 @@ def selectivity(face_acts: np.ndarray, nonface_acts: np.ndarray) -> np.ndarray:
 
 
 def rank_units(weights: np.ndarray, size: int, face_acts: np.ndarray, nonface_acts: np.ndarray,
-               featured: int) -> Ranking:
-    """Score, order and feature the units. Units silent on every face are never featured."""
+               featured: int, pinned: list[int] = ()) -> Ranking:
+    """Score, order and feature the units.
+
+    The ``featured`` most face-like units are featured, except units silent on
+    every face; ``pinned`` units (those the author wrote a caption for) are
+    featured too, after them.
+    """
     score = face_scores(weights, size)
     order = np.lexsort((np.arange(len(score)), -score))
     rank = np.empty(len(score), int)
     rank[order] = np.arange(1, len(score) + 1)
     alive = face_acts.std(axis=0) > 0
     chosen = [int(u) for u in order if alive[u]][:featured]
+    for unit in pinned:
+        if not 0 <= unit < len(score):
+            log.warning("a caption names unit %d, but the model has units 0-%d; ignored", unit, len(score) - 1)
+        elif unit not in chosen:
+            chosen.append(int(unit))
     return Ranking(score, selectivity(face_acts, nonface_acts), rank, chosen)

@@ -1,0 +1,32 @@
+# Two commands for a fresh machine: `make demo` (set up, build the demo site) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: setup demo serve test lint docs
+
+setup: $(VENV)/.installed
+
+# torch first, pinned, so pip takes the CPU wheel and the package's range is already met
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+demo: setup
+	$(VENV)/bin/facetrend build
+
+serve: demo
+	$(VENV)/bin/facetrend serve
+
+# pytest exits 5 when it collects no test; that is not a failure of the suite
+test: setup
+	$(PY) -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+
+lint: setup
+	$(VENV)/bin/ruff check generator tests benchmarks
+
+docs: setup
+	$(VENV)/bin/facetrend settings > docs/settings.md

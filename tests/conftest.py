@@ -1,0 +1,67 @@
+"""Shared test helpers: small content folders made in tmp_path, and the ORL faces from ../shared/data."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+ATT = Path(os.environ.get("FACETREND_SHARED_DATA", REPO.parent / "shared" / "data")) / "att_faces"
+
+
+@pytest.fixture(scope="session")
+def att_faces() -> Path:
+    """The ORL faces (read-only): one folder per person, 92x112 PGM."""
+    if not ATT.is_dir():
+        pytest.skip(f"ORL faces not found at {ATT} (set FACETREND_SHARED_DATA)")
+    return ATT
+
+
+def write_report(content: Path, slug: str, front: str, narrative: str = "Some *words*.\n") -> Path:
+    """Write content/<slug>/index.md with the given YAML front matter; return the folder."""
+    folder = content / slug
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "index.md").write_text(f"---\n{front.strip()}\n---\n{narrative}", encoding="utf-8")
+    return folder
+
+
+def copy_people(att: Path, dest: Path, people: int, per_person: int = 10) -> Path:
+    """Copy the first ``people`` ORL persons (``per_person`` photos each) into dest/<person>/."""
+    for person in sorted(p for p in att.iterdir() if p.is_dir())[:people]:
+        (dest / person.name).mkdir(parents=True, exist_ok=True)
+        for photo in sorted(person.glob("*.pgm"))[:per_person]:
+            shutil.copy(photo, dest / person.name / photo.name)
+    return dest
+
+
+SMALL_MODEL = """
+faces:
+  size: 16
+model:
+  hidden: [12]
+  epochs: 3
+  batch_size: 16
+"""
+
+
+@pytest.fixture
+def small_content(tmp_path: Path, att_faces: Path) -> Path:
+    """A content folder with one report `small`: 6 ORL people x 5 photos, a tiny fast model."""
+    content = tmp_path / "content"
+    folder = write_report(content, "small", "title: Small\nfeatured: 2\nmatches: 5\n" + SMALL_MODEL)
+    copy_people(att_faces, folder / "photos", people=6, per_person=5)
+    (content / "site.toml").write_text('title = "Test site"\n', encoding="utf-8")
+    return content
+
+
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    """Every file under root, by relative path."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def noise_images(n: int, size: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (n, size, size), dtype=np.uint8)

@@ -1,0 +1,204 @@
+"""End to end: content folder in, site out, as a user runs it."""
+
+import json
+from markupsafe import escape
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from generator import render
+from generator.build import BuildOptions, build
+from generator.cli import main
+
+from .conftest import REPO, tree_bytes, write_report
+
+
+def _build(content: Path, tmp: Path, name: str = "site", cache: str = "cache", **kw) -> Path:
+    build(BuildOptions(content=content, out=tmp / name, cache=tmp / cache, **kw))
+    return tmp / name
+
+
+def _refs(html: str) -> list[str]:
+    return re.findall(r'(?:src|href)="([^"]+)"', html)
+
+
+@pytest.fixture(scope="module")
+def demo_site(tmp_path_factory) -> Path:
+    """The demo report built in smoke mode (the real path, 2 epochs)."""
+    tmp = tmp_path_factory.mktemp("demo")
+    assert main(["build", "--content", str(REPO / "content"), "--out", str(tmp / "site"),
+                 "--cache", str(tmp / "cache"), "--smoke"]) == 0
+    return tmp / "site"
+
+
+def test_demo_pages_images_and_report_json_agree(demo_site: Path):
+    doc = json.loads((demo_site / "demo" / "report.json").read_text())
+    assert doc["slug"] == "demo" and doc["photos"]["total"] == 100 and doc["photos"]["faces"] == 100
+    assert len(doc["units"]) == doc["model"]["config"]["hidden"][0] == 400
+    assert len(doc["model"]["train_loss"]) == len(doc["model"]["test_loss"]) == 2
+    face_ids = {f["id"] for f in doc["faces"]}
+    assert len(face_ids) == 100
+    assert all(set(u["matches"]) <= face_ids and u["matches"] for u in doc["units"])
+    assert sorted(u["rank"] for u in doc["units"]) == list(range(1, 401))
+    assert len(doc["featured"]) == 3 and all(str(u) in doc["captions"] for u in doc["featured"])
+    html = (demo_site / "demo" / "index.html").read_text()
+    for section in ("The data", "The method", "Every hidden unit", "Featured units", "Conclusions",
+                    "Technical notes"):
+        assert section in html
+    assert "2015" in html  # the author's narrative, rendered from Markdown
+    for unit in doc["featured"]:
+        assert f'id="unit-{unit}"' in html and str(escape(doc["captions"][str(unit)]["text"])) in html
+
+
+def test_every_link_and_image_is_relative_and_exists(demo_site: Path):
+    for page in (demo_site / "index.html", demo_site / "demo" / "index.html"):
+        for ref in _refs(page.read_text()):
+            assert not ref.startswith(("/", "http:", "https:", "file:")), ref  # works under any prefix
+            target = ref.split("#")[0]
+            if target:
+                assert (page.parent / target).resolve().is_file(), f"{page}: {ref}"
+
+
+def test_index_lists_the_report(demo_site: Path):
+    html = (demo_site / "index.html").read_text()
+    assert 'href="demo/index.html"' in html and "Demo: 100 faces" in html
+
+
+def test_second_build_does_not_train_and_records_it(small_content: Path, tmp_path: Path):
+    _build(small_content, tmp_path)
+    first = json.loads((tmp_path / "cache" / "last-build.json").read_text())["reports"]["small"]
+    _build(small_content, tmp_path)
+    second = json.loads((tmp_path / "cache" / "last-build.json").read_text())["reports"]["small"]
+    assert first["cached"] == {"faces": False, "model": False}
+    assert second["cached"] == {"faces": True, "model": True}
+    assert set(second["timings"]) >= {"collect", "faces", "model", "rank", "match", "describe", "render"}
+    assert json.loads((tmp_path / "site" / "small" / "report.json").read_text())["model"]["cached"] is True
+
+
+def test_two_builds_of_the_same_input_are_byte_identical(small_content: Path, tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1767225600")
+    a = tree_bytes(_build(small_content, tmp_path, "a", "cache-a"))
+    b = tree_bytes(_build(small_content, tmp_path, "b", "cache-b"))  # trained again, from scratch
+    assert a == b
+    assert b"2026-01-01" in a["index.html"]
+    assert str(tmp_path).encode() not in b"".join(a.values())  # no paths of the build machine
+    warm = tree_bytes(_build(small_content, tmp_path, "a", "cache-a"))
+    assert {k for k in a if a[k] != warm[k]} == {"small/report.json"}  # only model.cached differs
+
+
+def test_a_changed_photo_retrains(small_content: Path, tmp_path: Path):
+    _build(small_content, tmp_path)
+    photo = next((small_content / "small" / "photos").rglob("*.pgm"))
+    shutil.copy(next(p for p in (small_content / "small" / "photos").rglob("*.pgm") if p != photo), photo)
+    _build(small_content, tmp_path)
+    record = json.loads((tmp_path / "cache" / "last-build.json").read_text())["reports"]["small"]
+    assert record["cached"]["model"] is False
+
+
+def test_only_the_asked_report_is_built_and_the_others_stay(small_content: Path, tmp_path: Path):
+    shutil.copytree(small_content / "small", small_content / "other")
+    _build(small_content, tmp_path)
+    before = (tmp_path / "site" / "other" / "index.html").read_bytes()
+    shutil.rmtree(small_content / "other" / "photos")  # would fail if it were rebuilt
+    _build(small_content, tmp_path, report="small")
+    assert (tmp_path / "site" / "other" / "index.html").read_bytes() == before
+    index = (tmp_path / "site" / "index.html").read_text()
+    assert 'href="other/index.html"' in index and 'href="small/index.html"' in index
+
+
+def test_a_failed_build_leaves_the_previous_site_untouched(small_content: Path, tmp_path: Path, monkeypatch):
+    site = _build(small_content, tmp_path)
+    before = tree_bytes(site)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(render, "_png", broken)
+    with pytest.raises(RuntimeError):
+        _build(small_content, tmp_path)
+    assert tree_bytes(site) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "content", "site"]  # no temp folders left
+
+
+def test_author_captions_replace_generated_ones(small_content: Path, tmp_path: Path):
+    index = small_content / "small" / "index.md"
+    index.write_text(index.read_text().replace("featured: 2", "featured: 2\ncaptions:\n  3: 'Parted <b>left</b>'"))
+    site = _build(small_content, tmp_path)
+    doc = json.loads((site / "small" / "report.json").read_text())
+    assert doc["captions"]["3"] == {**doc["captions"]["3"], "text": "Parted <b>left</b>", "generated": False}
+    assert "Parted &lt;b&gt;left&lt;/b&gt;" in (site / "small" / "index.html").read_text()  # autoescaped
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "generator", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_bad_setting_exits_2_with_the_message_and_no_traceback(small_content: Path, tmp_path: Path):
+    _build(small_content, tmp_path)
+    before = tree_bytes(tmp_path / "site")
+    index = small_content / "small" / "index.md"
+    index.write_text(index.read_text().replace("epochs: 3", "epocs: 3"))
+    result = _cli("build", "--content", str(small_content), "--out", str(tmp_path / "site"),
+                  "--cache", str(tmp_path / "cache"), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "small/index.md" in result.stderr and "model.epocs" in result.stderr and "model.epochs" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert tree_bytes(tmp_path / "site") == before
+
+
+def test_missing_photos_folder_and_missing_content_exit_2(tmp_path: Path):
+    write_report(tmp_path / "content", "2026", "title: Contest")
+    result = _cli("build", cwd=tmp_path)
+    assert result.returncode == 2 and "setting `photos`" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "site").exists()
+    result = _cli("build", "--content", "nowhere", cwd=tmp_path)
+    assert result.returncode == 2 and "nowhere" in result.stderr
+
+
+def test_new_scaffolds_a_report_that_loads_with_the_defaults(tmp_path: Path):
+    assert main(["new", "2027", "--content", str(tmp_path / "content")]) == 0
+    assert (tmp_path / "content" / "2027" / "photos").is_dir()
+    from generator import config
+
+    report = config.load_report(tmp_path / "content" / "2027", config.SiteSettings())
+    assert report.settings.title == "2027" and report.settings.model.hidden == [400]
+    assert main(["new", "2027", "--content", str(tmp_path / "content")]) == 2
+
+
+def test_help_lists_the_commands():
+    result = _cli("--help", cwd=REPO)
+    for command in ("build", "serve", "new", "settings"):
+        assert command in result.stdout
+    build_help = _cli("build", "--help", cwd=REPO).stdout
+    for flag in ("--content", "--out", "--cache", "--report", "--retrain"):
+        assert flag in build_help
+
+
+def test_serve_shows_the_built_site(demo_site: Path):
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "generator", "serve", "--out", str(demo_site),
+                               "--port", str(port)], stderr=subprocess.PIPE)
+    try:
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/demo/index.html", timeout=2) as r:
+                    assert r.status == 200 and b"Featured units" in r.read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("server did not answer")
+    finally:
+        server.terminate()
+        server.wait(10)

@@ -1,0 +1,93 @@
+from pathlib import Path
+
+import pytest
+
+from generator import config
+from generator.config import ReportSettings, SiteSettings
+from generator.errors import UserError
+
+from .conftest import REPO, write_report
+
+
+def test_defaults_follow_the_original_post():
+    s = ReportSettings()
+    assert s.model.hidden == [400]
+    assert s.model.activation == "relu"
+    assert s.model.epochs == 30
+    assert s.model.batch_size == 100
+    assert s.faces.size == 64
+    assert s.featured == 3
+
+
+def test_front_matter_is_read_and_merged_with_site_defaults(tmp_path: Path):
+    write_report(tmp_path, "2026", "title: Contest 2026\nmodel:\n  epochs: 5\n", "Hello **there**")
+    site = SiteSettings(defaults={"featured": 5, "model": {"hidden": [50], "epochs": 9}})
+    report = config.load_report(tmp_path / "2026", site)
+    assert report.settings.title == "Contest 2026"
+    assert report.settings.featured == 5
+    assert report.settings.model.hidden == [50]
+    assert report.settings.model.epochs == 5  # front matter wins
+    assert report.narrative == "Hello **there**"
+
+
+def test_title_defaults_to_the_folder_name_and_date_accepts_yaml_dates(tmp_path: Path):
+    write_report(tmp_path, "2025", "date: 2025-11-01\n")
+    report = config.load_report(tmp_path / "2025", SiteSettings())
+    assert report.settings.title == "2025"
+    assert report.settings.date == "2025-11-01"
+
+
+@pytest.mark.parametrize(
+    ("front", "expected"),
+    [
+        ("model:\n  activaton: relu\n", ["model.activaton", "did you mean `model.activation`"]),
+        ("model:\n  activation: tanh\n", ["model.activation", "relu, sigmoid"]),
+        ("model:\n  epochs: many\n", ["model.epochs", "whole number"]),
+        ("model:\n  dropout: 1.5\n", ["model.dropout", "below 1.0"]),
+        ("model:\n  hidden: []\n", ["model.hidden", "at least one"]),
+        ("featured: -1\n", ["featured", ">= 0"]),
+        ("faces: 64\n", ["faces", "mapping"]),
+        ("photos: builtin:nope\n", ["photos", "builtin:lfw-subset"]),
+    ],
+)
+def test_a_bad_setting_names_the_file_the_key_and_the_fix(tmp_path: Path, front: str, expected: list[str]):
+    write_report(tmp_path, "r", front)
+    with pytest.raises(UserError) as err:
+        config.load_report(tmp_path / "r", SiteSettings())
+    message = str(err.value)
+    assert "index.md" in message and "Fix" in message
+    for part in expected:
+        assert part in message
+
+
+def test_broken_yaml_and_toml_are_user_errors(tmp_path: Path):
+    write_report(tmp_path, "r", "title: [unclosed\n")
+    with pytest.raises(UserError, match="not valid YAML"):
+        config.load_report(tmp_path / "r", SiteSettings())
+    (tmp_path / "site.toml").write_text("title = \n")
+    with pytest.raises(UserError, match="site.toml.*not valid TOML"):
+        config.load_site(tmp_path)
+
+
+def test_bad_report_defaults_in_site_toml_are_caught(tmp_path: Path):
+    (tmp_path / "site.toml").write_text("[defaults]\nfeatured = 'three'\n")
+    with pytest.raises(UserError, match="site.toml.*defaults.featured"):
+        config.load_site(tmp_path)
+
+
+def test_missing_content_folder_and_unknown_report(tmp_path: Path):
+    with pytest.raises(UserError, match="does not exist"):
+        config.load_site(tmp_path / "nope")
+    with pytest.raises(UserError, match="no report 'x'"):
+        config.find_reports(tmp_path, SiteSettings(), only="x")
+
+
+def test_smoke_override_caps_epochs(tmp_path: Path):
+    write_report(tmp_path, "r", "model:\n  epochs: 40\n")
+    report = config.apply_overrides(config.load_report(tmp_path / "r", SiteSettings()), smoke=True)
+    assert report.settings.model.epochs == 2
+
+
+def test_docs_settings_md_matches_the_schema():
+    """docs/settings.md is generated: `facetrend settings > docs/settings.md` regenerates it."""
+    assert (REPO / "docs" / "settings.md").read_text(encoding="utf-8") == config.settings_reference()

@@ -1,0 +1,107 @@
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from generator import collect, faces
+from generator.config import FaceSettings
+from generator.errors import UserError
+
+
+def _collection(root: Path) -> collect.Collection:
+    return collect._folder(root)
+
+
+def _scene(face: np.ndarray, scale: float, at: tuple[int, int], seed: int) -> np.ndarray:
+    """A 480x640 photo: a blurred noisy gradient with an ORL face pasted at ``at`` (x, y)."""
+    rng = np.random.default_rng(seed)
+    background = rng.random((480, 640)) * 60 + np.linspace(60, 160, 640)[None, :]
+    scene = cv2.GaussianBlur(background.astype(np.uint8), (0, 0), 3)
+    f = cv2.resize(face, None, fx=scale, fy=scale)
+    x, y = at
+    scene[y:y + f.shape[0], x:x + f.shape[1]] = f
+    return scene
+
+
+def test_small_images_are_used_whole_grey_and_resized(tmp_path: Path, att_faces: Path):
+    shutil.copytree(att_faces / "s1", tmp_path / "photos" / "s1")
+    found = faces.find_faces(_collection(tmp_path / "photos"), FaceSettings(size=24), tmp_path / "cache", "x")
+    assert found.pixels.shape == (10, 24, 24) and found.pixels.dtype == np.uint8
+    assert found.persons == ["s1"] * 10 and not any(found.detected)
+    assert len(set(found.ids)) == 10
+
+
+def test_large_photos_go_through_detection_and_the_face_is_cropped(tmp_path: Path, att_faces: Path):
+    """Faces pasted at known boxes in synthetic scenes are found (every one, as measured: 28/28)."""
+    people = sorted(p for p in att_faces.iterdir() if p.is_dir())[:8]
+    boxes = {}
+    for i, person in enumerate(people):
+        face = cv2.imread(str(person / "1.pgm"), cv2.IMREAD_GRAYSCALE)
+        scale, at = (1.5, 2.5)[i % 2], (60 + 40 * i, 40 + 10 * i)
+        path = tmp_path / "photos" / person.name / "scene.png"
+        path.parent.mkdir(parents=True)
+        cv2.imwrite(str(path), _scene(face, scale, at, i))
+        boxes[f"{person.name}/scene.png"] = (*at, int(92 * scale), int(112 * scale))
+    found = faces.find_faces(_collection(tmp_path / "photos"), FaceSettings(), tmp_path / "cache", "x")
+    assert len(found.ids) == len(people) and all(found.detected)
+    detector = faces._Detector(FaceSettings())
+    for photo in found.photos:
+        x, y, w, h = boxes[photo]
+        scene = cv2.imread(str(tmp_path / "photos" / photo), cv2.IMREAD_GRAYSCALE)
+        bx, by, bw, bh = detector.largest_face(scene)
+        assert x <= bx + bw / 2 <= x + w and y <= by + bh / 2 <= y + h  # the box is on the pasted face
+        assert 0.3 * w <= bw <= 1.2 * w  # and about its size
+
+
+def test_face_box_becomes_a_square_with_margin_inside_the_photo():
+    assert faces._square_with_margin((40, 50, 20, 20), (100, 200), 0.5) == (30, 40, 70, 80)
+    assert faces._square_with_margin((0, 0, 30, 30), (100, 200), 0.5) == (0, 0, 60, 60)  # shifted in
+    assert faces._square_with_margin((150, 60, 50, 40), (100, 200), 1.0) == (100, 0, 200, 100)  # clipped
+
+
+def test_photo_without_a_face_and_broken_files_are_skipped_with_reasons(tmp_path: Path, att_faces: Path):
+    photos = tmp_path / "photos" / "p"
+    photos.mkdir(parents=True)
+    shutil.copy(att_faces / "s1" / "1.pgm", photos / "good.pgm")
+    shutil.copy(att_faces / "s1" / "1.pgm", photos / "copy.pgm")
+    cv2.imwrite(str(photos / "landscape.png"), np.full((400, 600), 128, np.uint8))
+    (photos / "empty.jpg").write_bytes(b"")
+    (photos / "text.jpg").write_text("not an image")
+    data = (photos / "landscape.png").read_bytes()
+    (photos / "truncated.png").write_bytes(data[: len(data) // 3])
+    found = faces.find_faces(_collection(tmp_path / "photos"), FaceSettings(), tmp_path / "cache", "x")
+    assert found.photos == ["p/copy.pgm"]
+    reasons = {s.path: s.reason for s in found.skipped}
+    assert reasons["p/good.pgm"] == "duplicate of p/copy.pgm"
+    assert reasons["p/landscape.png"] == "no face found"
+    for bad in ("p/empty.jpg", "p/text.jpg", "p/truncated.png"):
+        assert "not a readable image" in reasons[bad]
+    assert found.total == 6
+
+
+def test_second_run_reads_crops_from_the_cache(tmp_path: Path, att_faces: Path):
+    shutil.copytree(att_faces / "s2", tmp_path / "photos" / "s2")
+    first = faces.find_faces(_collection(tmp_path / "photos"), FaceSettings(size=16), tmp_path / "cache", "x")
+    second = faces.find_faces(_collection(tmp_path / "photos"), FaceSettings(size=16), tmp_path / "cache", "x")
+    assert not first.cached and second.cached
+    assert np.array_equal(first.pixels, second.pixels) and first.ids == second.ids
+    other = faces.find_faces(_collection(tmp_path / "photos"), FaceSettings(size=20), tmp_path / "cache", "x")
+    assert not other.cached and other.pixels.shape[1:] == (20, 20)
+
+
+def test_a_corrupt_cached_crop_is_redone(tmp_path: Path, att_faces: Path):
+    shutil.copytree(att_faces / "s3", tmp_path / "photos" / "s3")
+    first = faces.find_faces(_collection(tmp_path / "photos"), FaceSettings(size=16), tmp_path / "cache", "x")
+    for png in (tmp_path / "cache").rglob("*.png"):
+        png.write_bytes(b"garbage")
+    again = faces.find_faces(_collection(tmp_path / "photos"), FaceSettings(size=16), tmp_path / "cache", "x")
+    assert np.array_equal(first.pixels, again.pixels)
+
+
+def test_no_face_at_all_is_a_user_error(tmp_path: Path):
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "x.jpg").write_bytes(b"")
+    with pytest.raises(UserError, match="content/r/index.md: none of the 1 files"):
+        faces.find_faces(_collection(tmp_path / "photos"), FaceSettings(), tmp_path / "cache", "content/r/index.md")

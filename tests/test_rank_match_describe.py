@@ -1,0 +1,80 @@
+import numpy as np
+
+from generator import describe, match, rank
+from generator.faces import Faces
+
+from .conftest import noise_images
+
+
+def _smooth(n: int, size: int) -> np.ndarray:
+    y, x = np.mgrid[:size, :size] / size
+    return np.stack([np.sin((k + 1) * x * 3) + np.cos((k + 2) * y * 2) for k in range(n)]).reshape(n, -1)
+
+
+def test_face_score_separates_static_from_structure():
+    static = np.random.default_rng(0).normal(size=(50, 32 * 32))
+    assert rank.face_scores(static, 32).max() < 0.15
+    assert rank.face_scores(_smooth(5, 32), 32).min() > 0.9
+    half = 0.5 * static[:5] / static[:5].std() + _smooth(5, 32) / _smooth(5, 32).std()
+    assert 0.5 < rank.face_scores(half, 32).mean() < 0.95
+
+
+def test_selectivity_is_roc_auc():
+    faces = np.array([[3.0, 1.0], [4.0, 1.0], [5.0, 1.0]])
+    nonfaces = np.array([[0.0, 1.0], [1.0, 1.0]])
+    assert rank.selectivity(faces, nonfaces).tolist() == [1.0, 0.5]
+
+
+def test_featured_are_the_most_face_like_living_units():
+    weights = np.concatenate([np.random.default_rng(0).normal(size=(3, 256)), _smooth(3, 16)])
+    acts = np.ones((10, 6))
+    acts[:, 1:] = np.arange(10)[:, None]
+    acts[:, 5] = 0  # a dead unit: never featured, however smooth
+    r = rank.rank_units(weights, 16, acts, np.zeros((4, 6)), featured=3)
+    assert set(r.featured) == {3, 4} | {r.featured[-1]} and 5 not in r.featured
+    assert sorted(r.rank.tolist()) == list(range(1, 7))
+    assert r.rank[r.featured[0]] < r.rank[r.featured[1]]
+
+
+def test_nonface_patches_are_at_crop_size():
+    assert rank.nonface_patches(20).shape == (100, 20, 20)
+
+
+def _faces(n: int, persons: list) -> Faces:
+    return Faces([f"f{i}" for i in range(n)], ["x"] * n, persons, noise_images(n, 8), [False] * n, n, [], False)
+
+
+def test_matches_are_best_first_and_prevalence_follows_the_half_range_rule():
+    acts = np.array([[0.0, 5.0], [10.0, 5.0], [6.0, 5.0], [4.0, 5.0]])
+    m = match.match_units(acts, _faces(4, ["a", "a", "b", None]), top=3)
+    assert m.best[0] == [1, 2, 3]
+    assert m.photos.tolist() == [2, 0]  # 10 and 6 reach half of the range 0..10; a flat unit: nobody
+    assert m.prevalence.tolist() == [0.5, 0.0]
+    assert m.people.tolist() == [2, 0]
+
+
+def test_caption_mentions_the_lower_sides_when_matches_have_dark_lower_sides():
+    rng = np.random.default_rng(1)
+    pixels = rng.integers(100, 160, (40, 32, 32)).astype(np.uint8)
+    pixels[:10, 22:, :9] = 20  # long dark hair at the lower left and right
+    pixels[:10, 22:, 23:] = 20
+    captions = describe.describe(pixels, [list(range(10))], featured=[0], top=10, authored={})
+    assert "darker at the lower sides" in captions[0].text.lower() and captions[0].generated
+    assert captions[0].effects["lower left"] < -1
+
+
+def test_caption_says_so_when_nothing_stands_out_and_authors_win():
+    pixels = np.full((20, 16, 16), 128, np.uint8)
+    pixels[::2] += 1
+    best = [[0, 1, 2, 3], [0]]
+    captions = describe.describe(pixels, best, featured=[0], top=5, authored={1: "parted left"})
+    assert "no region stands out" in captions[0].text
+    assert captions[1].text == "parted left" and not captions[1].generated
+
+
+def test_a_brighter_photo_is_brighter_overall_not_brighter_everywhere():
+    rng = np.random.default_rng(2)
+    pixels = rng.integers(90, 110, (30, 16, 16)).astype(np.uint8)
+    pixels[:6] += 60
+    text = describe.describe(pixels, [list(range(6))], featured=[0], top=6, authored={})[0].text
+    assert text.startswith("Brighter overall") and "at the" not in text

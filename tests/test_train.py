@@ -1,0 +1,118 @@
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from generator import train
+from generator.collect import Skipped
+from generator.config import ModelSettings
+from generator.faces import Faces
+
+from .conftest import noise_images
+
+SETTINGS = ModelSettings(hidden=[10], epochs=4, batch_size=8)
+
+
+def _faces(n: int = 30, people: int = 6, size: int = 12) -> Faces:
+    pixels = noise_images(n, size)
+    persons = [f"p{i % people}" for i in range(n)]
+    return Faces([f"id{i:03d}" for i in range(n)], [f"{p}/{i}.png" for i, p in enumerate(persons)], persons,
+                 pixels, [False] * n, n, [Skipped("x.txt", "not a photo")], False)
+
+
+def test_split_keeps_each_person_on_one_side():
+    persons = [f"p{i % 7}" for i in range(70)]
+    mask = train.split_by_person(persons, 0.2, seed=3)
+    assert 0.15 <= mask.mean() <= 0.35
+    assert not {p for p, m in zip(persons, mask, strict=True) if m} & {p for p, m in zip(persons, mask, strict=True) if not m}
+
+
+def test_split_without_people_holds_out_single_faces_and_is_seeded():
+    persons = [None] * 50
+    a, b = train.split_by_person(persons, 0.2, 1), train.split_by_person(persons, 0.2, 1)
+    assert a.sum() == 10 and np.array_equal(a, b)
+    assert not train.split_by_person(persons, 0.0, 1).any()
+    assert not train.split_by_person(["solo"] * 5, 0.5, 1).any()  # one person: nothing to hold out
+
+
+def test_training_records_one_loss_per_epoch_and_is_reproducible(tmp_path: Path):
+    faces = _faces()
+    a = train.train_or_load(faces, SETTINGS, tmp_path / "a")
+    b = train.train_or_load(faces, SETTINGS, tmp_path / "b")
+    assert len(a.train_loss) == len(a.test_loss) == SETTINGS.epochs
+    assert not a.cached
+    for pa, pb in zip(a.model.parameters(), b.model.parameters(), strict=True):
+        assert torch.equal(pa, pb)
+    assert a.train_loss == b.train_loss
+
+
+def test_loss_falls_on_structured_faces(tmp_path: Path):
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, (3, 12, 12))
+    pixels = np.clip(base[rng.integers(0, 3, 60)] + rng.normal(0, 5, (60, 12, 12)), 0, 255).astype(np.uint8)
+    faces = Faces([str(i) for i in range(60)], ["x"] * 60, [None] * 60, pixels, [False] * 60, 60, [], False)
+    trained = train.train_or_load(faces, ModelSettings(hidden=[8], epochs=40, batch_size=10, dropout=0.0), tmp_path)
+    assert trained.test_loss[-1] < 0.5 * trained.test_loss[0]
+
+
+def test_test_loss_is_measured_without_dropout(tmp_path: Path):
+    faces = _faces()
+    trained = train.train_or_load(faces, ModelSettings(hidden=[10], epochs=2, dropout=0.9), tmp_path)
+    x = torch.from_numpy(faces.pixels.reshape(len(faces.pixels), -1)).float() / 255
+    test = x[torch.from_numpy(trained.test_mask)]
+    assert trained.test_loss[-1] == train.evaluate(trained.model, test)  # deterministic: eval mode
+    assert train.evaluate(trained.model, test) == train.evaluate(trained.model, test)
+
+
+def test_second_run_loads_the_cache_and_does_not_train(tmp_path: Path, monkeypatch):
+    faces = _faces()
+    first = train.train_or_load(faces, SETTINGS, tmp_path)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained again")
+
+    monkeypatch.setattr(train, "fit", no_training)
+    second = train.train_or_load(faces, SETTINGS, tmp_path)
+    assert second.cached and second.train_loss == first.train_loss
+    assert np.array_equal(second.test_mask, first.test_mask)
+    assert np.array_equal(train.unit_weights(second.model), train.unit_weights(first.model))
+
+
+def test_changed_setting_changed_photo_and_retrain_all_train_again(tmp_path: Path):
+    faces = _faces()
+    train.train_or_load(faces, SETTINGS, tmp_path)
+    assert not train.train_or_load(faces, ModelSettings(hidden=[10], epochs=5, batch_size=8), tmp_path).cached
+    faces.pixels[0, 0, 0] ^= 1
+    assert not train.train_or_load(faces, SETTINGS, tmp_path).cached
+    assert train.train_or_load(faces, SETTINGS, tmp_path).cached
+    assert not train.train_or_load(faces, SETTINGS, tmp_path, retrain=True).cached
+
+
+def test_corrupt_or_foreign_cache_file_is_logged_and_retrained(tmp_path: Path, caplog):
+    faces = _faces()
+    train.train_or_load(faces, SETTINGS, tmp_path)
+    (checkpoint,) = (tmp_path / "model").glob("*.pt")
+    for bad in (b"", checkpoint.read_bytes()[:100], b"PK\x03\x04 not a checkpoint"):
+        checkpoint.write_bytes(bad)
+        with caplog.at_level(logging.WARNING):
+            again = train.train_or_load(faces, SETTINGS, tmp_path)
+        assert not again.cached and "unusable" in caplog.text
+        caplog.clear()
+    torch.save({"format": train.CHECKPOINT_FORMAT, "key": "someone else's"}, checkpoint)
+    assert not train.train_or_load(faces, SETTINGS, tmp_path).cached
+
+
+def test_checkpoint_describes_itself(tmp_path: Path):
+    train.train_or_load(_faces(), SETTINGS, tmp_path)
+    (checkpoint,) = (tmp_path / "model").glob("*.pt")
+    data = torch.load(checkpoint, weights_only=True)
+    assert data["settings"]["hidden"] == [10] and data["versions"]["torch"] == str(torch.__version__)
+    assert len(data["key"]) == 64 and "state_dict" in data and len(data["train_loss"]) == 4
+
+
+def test_deeper_model_and_sigmoid_and_noise_train(tmp_path: Path):
+    s = ModelSettings(hidden=[10, 4], activation="sigmoid", noise=0.3, epochs=2, batch_size=8)
+    trained = train.train_or_load(_faces(), s, tmp_path)
+    assert train.unit_weights(trained.model).shape == (10, 144)
+    assert train.first_layer(trained.model, _faces().pixels).shape == (30, 10)
