@@ -87,6 +87,11 @@ class ModelSettings:
         min=0.0,
         max_exclusive=1.0,
     )
+    center: bool = _opt(
+        True,
+        "Subtract the mean training face from every input and add it back to the output. "
+        "Without it, ReLU units fed all-positive pixels tend to die in the first optimiser steps.",
+    )
     epochs: int = _opt(30, "Passes over the training faces.", min=1, max=100000)
     batch_size: int = _opt(100, "Faces per optimiser step.", min=1)
     lr: float = _opt(0.001, "Adam learning rate.", min=0.0, max=10.0)

@@ -26,7 +26,7 @@ from .model import Autoencoder
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_FORMAT = 1  # bump when training changes in a way old checkpoints do not reflect
+CHECKPOINT_FORMAT = 2  # bump when training changes in a way old checkpoints do not reflect
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,8 @@ def fit(x: torch.Tensor, test_mask: np.ndarray, settings: ModelSettings, device:
         model = Autoencoder(x.shape[1], settings.hidden, settings.activation, settings.dropout).to(device)
         gen = torch.Generator().manual_seed(settings.seed)
         train_x = x[torch.from_numpy(~test_mask)].to(device)
+        if settings.center:
+            model.mean.copy_(train_x.mean(dim=0))
         test_x = x[torch.from_numpy(test_mask)].to(device)
         opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
         train_loss, test_loss = [], []

@@ -59,7 +59,7 @@ def test_caption_mentions_the_lower_sides_when_matches_have_dark_lower_sides():
     pixels[:10, 22:, :9] = 20  # long dark hair at the lower left and right
     pixels[:10, 22:, 23:] = 20
     captions = describe.describe(pixels, [list(range(10))], featured=[0], top=10, authored={})
-    assert "darker at the lower sides" in captions[0].text.lower() and captions[0].generated
+    assert "the lower sides are darker" in captions[0].text.lower() and captions[0].generated
     assert captions[0].effects["lower left"] < -1
 
 
@@ -77,4 +77,4 @@ def test_a_brighter_photo_is_brighter_overall_not_brighter_everywhere():
     pixels = rng.integers(90, 110, (30, 16, 16)).astype(np.uint8)
     pixels[:6] += 60
     text = describe.describe(pixels, [list(range(6))], featured=[0], top=6, authored={})[0].text
-    assert text.startswith("Brighter overall") and "at the" not in text
+    assert text.startswith("Brighter overall") and "the " not in text
