@@ -96,7 +96,8 @@ def _phrase(effect: dict[str, float], k: int) -> list[str]:
 def _say(region: str, e: float) -> str:
     tone = "darker" if e < 0 else "brighter"
     hint = HINTS.get((region, tone))
-    return f"the {region} {'are' if region.endswith('s') else 'is'} {tone} than in most faces ({e:+.1f} sd)" + (f": {hint}" if hint else "")
+    verb = "are" if region.endswith("s") else "is"
+    return f"the {region} {verb} {tone} than in most faces ({e:+.1f} sd)" + (f": {hint}" if hint else "")
 
 
 def describe(pixels: np.ndarray, best: list[list[int]], featured: list[int], top: int,

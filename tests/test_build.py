@@ -1,7 +1,6 @@
 """End to end: content folder in, site out, as a user runs it."""
 
 import json
-from markupsafe import escape
 import re
 import shutil
 import subprocess
@@ -9,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from markupsafe import escape
 
 from generator import render
 from generator.build import BuildOptions, build

@@ -17,7 +17,9 @@ def _report(content: Path, front: str = "") -> config.Report:
 
 def test_folders_give_people_sorted_and_other_files_are_listed(tmp_path: Path):
     photos = tmp_path / "r" / "photos"
-    for rel in ["山田花子/a.jpg", "bob/2019/b.PNG", "bob/a.pgm", "loose.jpg", "notes.txt", ".hidden/x.jpg", "bob/.DS_Store"]:
+    names = ["山田花子/a.jpg", "bob/2019/b.PNG", "bob/a.pgm", "loose.jpg", "notes.txt", ".hidden/x.jpg",
+             "bob/.DS_Store"]
+    for rel in names:
         (photos / rel).parent.mkdir(parents=True, exist_ok=True)
         (photos / rel).write_bytes(b"x")
     found = collect.collect(_report(tmp_path))

@@ -6,7 +6,7 @@ import torch
 
 from generator import train
 from generator.collect import Skipped
-from generator.config import ModelSettings
+from generator.config import FaceSettings, ModelSettings
 from generator.faces import Faces
 
 from .conftest import noise_images
@@ -25,7 +25,8 @@ def test_split_keeps_each_person_on_one_side():
     persons = [f"p{i % 7}" for i in range(70)]
     mask = train.split_by_person(persons, 0.2, seed=3)
     assert 0.15 <= mask.mean() <= 0.35
-    assert not {p for p, m in zip(persons, mask, strict=True) if m} & {p for p, m in zip(persons, mask, strict=True) if not m}
+    held_out = {p for p, m in zip(persons, mask, strict=True) if m}
+    assert held_out and not held_out & {p for p, m in zip(persons, mask, strict=True) if not m}
 
 
 def test_split_without_people_holds_out_single_faces_and_is_seeded():
@@ -116,3 +117,18 @@ def test_deeper_model_and_sigmoid_and_noise_train(tmp_path: Path):
     trained = train.train_or_load(_faces(), s, tmp_path)
     assert train.unit_weights(trained.model).shape == (10, 144)
     assert train.first_layer(trained.model, _faces().pixels).shape == (30, 10)
+
+
+def test_units_stay_alive_on_real_faces(tmp_path: Path, att_faces: Path):
+    """Regression: uncentred, Adam's first steps killed all but one of 400 ReLU units on ORL faces."""
+    from generator import collect, faces
+
+    found = faces.find_faces(collect._folder(att_faces), FaceSettings(), tmp_path / "cache", "x")
+    subset = Faces(found.ids[:120], found.photos[:120], found.persons[:120], found.pixels[:120],
+                   found.detected[:120], 120, [], False)
+    trained = train.train_or_load(subset, ModelSettings(hidden=[100], epochs=6), tmp_path)
+    alive = train.first_layer(trained.model, subset.pixels).std(axis=0) > 0
+    assert alive.mean() > 0.9
+    assert trained.test_loss[-1] < 0.03
+    off = train.train_or_load(subset, ModelSettings(hidden=[100], epochs=6, center=False), tmp_path)
+    assert off.test_loss[-1] > trained.test_loss[-1]
