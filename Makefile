@@ -1,6 +1,9 @@
 # Two commands for a fresh machine: `make demo` (set up, build the demo site) and `make test`.
 PYTHON ?= python3
 VENV ?= .venv
+# Where pip finds torch. Empty: the default index (this project's machines hold the CPU wheel locally).
+# Elsewhere: make demo TORCH_INDEX=https://download.pytorch.org/whl/cpu, or pip picks a multi-GB CUDA build.
+TORCH_INDEX ?=
 PY := $(VENV)/bin/python
 
 .PHONY: setup demo serve test lint docs
@@ -11,7 +14,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 

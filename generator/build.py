@@ -51,6 +51,7 @@ def build(options: BuildOptions) -> BuildResult:
     """Build the site: every report's stages, then the index, then one atomic write."""
     site = config.load_site(options.content)
     reports = config.find_reports(options.content, site, options.report)
+    render.check_output(options.out, [options.content, options.cache, Path.cwd()])
     files, docs, record = {}, [], {}
     for report in reports:
         report = config.apply_overrides(report, options.smoke)
@@ -61,9 +62,9 @@ def build(options: BuildOptions) -> BuildResult:
         files.update(report_files)
         docs.append(doc)
         record[report.slug] = {"timings": clock.timings, "cached": clock.cached}
-    carry = _carried_reports(options, {d["slug"] for d in docs})
-    files.update(render.render_index(site, docs + [_read_summary(options.out / s) for s in carry]))
-    render.write_site(files, options.out, carry)
+    carried = _carried_reports(options, {d["slug"] for d in docs})
+    files.update(render.render_index(site, docs + list(carried.values())))
+    render.write_site(files, options.out, sorted(carried))
     last = {"reports": record}
     _write_record(options.cache, last)
     return BuildResult(docs, last, options.out)
@@ -91,19 +92,30 @@ def compute_report(report: config.Report, options: BuildOptions, clock: _Clock) 
     return render.ReportData(report, found, trained, weights, ranking, matches, captions)
 
 
-def _carried_reports(options: BuildOptions, built: set[str]) -> list[str]:
-    """With --report, the other reports' existing pages stay in the new site."""
+def _carried_reports(options: BuildOptions, built: set[str]) -> dict[str, dict]:
+    """With --report, the other reports' existing pages stay in the new site: slug -> report.json."""
     if options.report is None or not options.out.is_dir():
-        return []
-    present = {p.parent.name for p in options.content.glob("*/index.md")}
-    return sorted(
-        p.parent.name for p in options.out.glob("*/report.json")
-        if p.parent.name in present and p.parent.name not in built
-    )
+        return {}
+    present = {p.parent.name for p in options.content.glob("*/index.md")} - built
+    carried = {}
+    for path in sorted(options.out.glob("*/report.json")):
+        if path.parent.name in present:
+            summary = _read_summary(path)
+            if summary is not None:
+                carried[path.parent.name] = summary
+    return carried
 
 
-def _read_summary(folder: Path) -> dict:
-    return json.loads((folder / "report.json").read_text(encoding="utf-8"))
+def _read_summary(path: Path) -> dict | None:
+    """An earlier build's report.json, if it is readable and has what the index shows."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc["slug"], doc["title"], doc["date"], doc["description"], doc["units"], doc["featured"]  # noqa: B018
+        doc["photos"]["faces"], doc["photos"]["people"]  # noqa: B018
+        return doc
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("%s is unreadable (%s); that report is left out until it is built again", path, exc)
+        return None
 
 
 def _write_record(cache: Path, record: dict) -> None:

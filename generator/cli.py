@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return UserError.exit_code
     except KeyboardInterrupt:
-        print("interrupted: the previous site and cache are unchanged", file=sys.stderr)
+        print("interrupted: the previous site is unchanged", file=sys.stderr)
         return 130
 
 
@@ -37,11 +37,12 @@ def _parser() -> argparse.ArgumentParser:
         description="Turn a year's portrait photos into a static report of what the faces have in common.",
     )
     parser.add_argument("--version", action="version", version=f"facetrend {__version__}")
-    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
-    parser.add_argument("-v", "--verbose", action="store_true", help="show log levels")
+    _add_output_flags(parser, False)
+    common = argparse.ArgumentParser(add_help=False)
+    _add_output_flags(common, argparse.SUPPRESS)
     sub = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
-    b = sub.add_parser("build", help="build the site from the content folder",
+    b = sub.add_parser("build", parents=[common], help="build the site from the content folder",
                        description="Build every report in the content folder into the output folder. "
                        "Exit 0 on success (bad photos are skipped and listed), 2 on a user error.")
     b.add_argument("--content", type=Path, default=Path("content"), help="content folder (default: content)")
@@ -53,13 +54,13 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--smoke", action="store_true", help="at most 2 epochs: a fast preview of the real path")
     b.set_defaults(command=_build)
 
-    s = sub.add_parser("serve", help="serve the built site at http://127.0.0.1:8000")
+    s = sub.add_parser("serve", parents=[common], help="serve the built site at http://127.0.0.1:8000")
     s.add_argument("--out", type=Path, default=Path("site"), help="folder to serve (default: site)")
-    s.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    s.add_argument("--port", type=_port, default=8000, help="port (default: 8000)")
     s.add_argument("--bind", default="127.0.0.1", help="address (default: 127.0.0.1)")
     s.set_defaults(command=_serve)
 
-    n = sub.add_parser("new", help="scaffold a new report: content/SLUG/index.md and photos/")
+    n = sub.add_parser("new", parents=[common], help="scaffold a new report: content/SLUG/index.md and photos/")
     n.add_argument("slug", metavar="SLUG", help="the report's folder name and URL, e.g. 2027")
     n.add_argument("--content", type=Path, default=Path("content"), help="content folder (default: content)")
     n.set_defaults(command=_new)
@@ -67,6 +68,19 @@ def _parser() -> argparse.ArgumentParser:
     t = sub.add_parser("settings", help="print every setting with its default (docs/settings.md)")
     t.set_defaults(command=_settings)
     return parser
+
+
+def _add_output_flags(parser: argparse.ArgumentParser, default: object) -> None:
+    """-q and -v, accepted before or after the command (the command's copy must not reset them)."""
+    parser.add_argument("-q", "--quiet", action="store_true", default=default, help="only warnings and errors")
+    parser.add_argument("-v", "--verbose", action="store_true", default=default, help="show log levels")
+
+
+def _port(text: str) -> int:
+    port = int(text) if text.isdigit() else -1
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number from 1 to 65535")
+    return port
 
 
 def _build(args: argparse.Namespace) -> int:

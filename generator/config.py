@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import difflib
+import math
 import re
 import tomllib
 import typing
@@ -46,7 +47,7 @@ class FaceSettings:
     crop_max_side: int = _opt(
         160,
         "Images whose longer side is at most this many pixels are taken as face "
-        "crops already and used whole; larger ones go through face detection.",
+        "crops already (their centred square is used); larger ones go through face detection.",
         min=1,
     )
     scale_factor: float = _opt(
@@ -96,7 +97,7 @@ class ModelSettings:
     batch_size: int = _opt(100, "Faces per optimiser step.", min=1)
     lr: float = _opt(0.001, "Adam learning rate.", min=0.0, max=10.0)
     weight_decay: float = _opt(0.0, "L2 weight decay (AdamW style).", min=0.0, max=10.0)
-    seed: int = _opt(0, "Seeds the split, the initial weights and the batch order.", min=0)
+    seed: int = _opt(0, "Seeds the split, the initial weights and the batch order.", min=0, max=2**32 - 1)
     test_fraction: float = _opt(
         0.2,
         "Share of faces held out to measure test loss. Split by person where "
@@ -230,7 +231,9 @@ def _coerce(value: Any, tp: Any, where: str, key: str) -> Any:
             raise wrong
         return value
     if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        if isinstance(value, str):  # YAML 1.1 reads 1e-4 (no dot) as text
+            value = _parse_float(value)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise wrong
         return float(value)
     if tp is str:
@@ -240,6 +243,13 @@ def _coerce(value: Any, tp: Any, where: str, key: str) -> Any:
             raise wrong
         return value
     raise TypeError(f"unsupported setting type {tp!r}")  # a bug in the schema, not user error
+
+
+def _parse_float(text: str) -> Any:
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 def _int_key(k: Any) -> Any:
@@ -341,10 +351,21 @@ def load_report(folder: Path, site: SiteSettings) -> Report:
     front, narrative = split_front_matter(text, source)
     merged = _deep_merge(site.defaults, front)
     settings = _build(ReportSettings, merged, str(source))
+    _check_captions(settings, source)
     if not settings.title:
         settings = dataclasses.replace(settings, title=slug)
     _check_photos_setting(settings.photos, source)
     return Report(slug, folder, source, settings, narrative)
+
+
+def _check_captions(settings: ReportSettings, source: Path) -> None:
+    units = settings.model.hidden[0]
+    for unit in settings.captions:
+        if not 0 <= unit < units:
+            raise UserError(
+                f"{source}: setting `captions.{unit}` names a unit the model does not have. "
+                f"Fix: use a unit id from 0 to {units - 1} (the report's unit grid shows them)."
+            )
 
 
 def _check_photos_setting(photos: str, source: Path) -> None:

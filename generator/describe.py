@@ -106,10 +106,8 @@ def describe(pixels: np.ndarray, best: list[list[int]], featured: list[int], top
     means = region_means(pixels)
     captions = {}
     for unit in sorted(set(featured) | set(authored)):
-        if unit >= len(best):
-            continue
         matched = best[unit][:top]
-        effect = effects(means, matched)
+        effect = effects(means, matched) if matched else {}
         if unit in authored:
             captions[unit] = Caption(authored[unit], False, effect)
             continue

@@ -1,7 +1,8 @@
 """Stage 3, faces: decode each photo, find its face, crop, grey, resize.
 
-Images no larger than ``crop_max_side`` are taken as face crops already and
-used whole. Larger photos go through OpenCV's Haar frontal-face cascade and
+Images no larger than ``crop_max_side`` are taken as face crops already: their
+centred square is used (a 92x112 crop loses 10 rows at top and bottom, so
+crops are never squashed). Larger photos go through OpenCV's Haar frontal-face cascade and
 the largest face is cropped with a margin. Results (a crop, or the reason
 there is none) are cached per photo content hash and face settings, so a
 rebuild decodes nothing that did not change.
@@ -24,7 +25,7 @@ from .errors import UserError
 
 log = logging.getLogger(__name__)
 
-FACES_VERSION = 1  # bump when the crop procedure changes, to invalidate cached crops
+FACES_VERSION = 2  # bump when the crop procedure changes, to invalidate cached crops
 DETECT_MAX_SIDE = 1024  # photos are shrunk to this before detection, for speed
 
 
@@ -42,9 +43,10 @@ class Faces:
     cached: bool  # every crop came from the cache
 
     @property
-    def people(self) -> int:
-        """Distinct known persons (photos without a person count as one each)."""
-        return len({p if p is not None else f"\0{i}" for i, p in enumerate(self.persons)})
+    def people(self) -> int | None:
+        """Distinct known persons; None when no photo says whose it is."""
+        known = {p for p in self.persons if p is not None}
+        return len(known) if known else None
 
 
 def find_faces(collection: Collection, settings: FaceSettings, cache_dir: Path, where: str) -> Faces:
@@ -56,7 +58,11 @@ def find_faces(collection: Collection, settings: FaceSettings, cache_dir: Path, 
     seen: dict[str, str] = {}
     hits = 0
     for photo in tqdm(collection.photos, desc="faces", unit="photo", disable=None):
-        digest = photo.content_hash()
+        try:
+            digest = photo.content_hash()
+        except OSError as exc:
+            skipped.append(Skipped(photo.source, f"could not be read ({exc.strerror or exc})"))
+            continue
         if digest in seen:
             skipped.append(Skipped(photo.source, f"duplicate of {seen[digest]}"))
             continue
@@ -112,19 +118,31 @@ def resize_crop(image: np.ndarray, size: int) -> np.ndarray:
 
 
 def _crop(photo: Photo, settings: FaceSettings, detector: _Detector) -> _Entry:
+    import cv2
+
     try:
         image = _decode(photo)
     except OSError as exc:
         return None, False, f"could not be read ({exc.strerror or exc})"
+    except cv2.error:  # e.g. a header declaring more pixels than OpenCV allows
+        return None, False, "not a readable image (corrupt, or too many pixels)"
     if image is None or image.size == 0:
         return None, False, "not a readable image (empty, broken or unsupported)"
     if max(image.shape) <= settings.crop_max_side:
-        return resize_crop(image, settings.size), False, ""
+        return resize_crop(_centre_square(image), settings.size), False, ""
     box = detector.largest_face(image)
     if box is None:
         return None, False, "no face found"
     x0, y0, x1, y1 = _square_with_margin(box, image.shape, settings.margin)
     return resize_crop(image[y0:y1, x0:x1], settings.size), True, ""
+
+
+def _centre_square(image: np.ndarray) -> np.ndarray:
+    """The largest centred square of an image, so crops are never squashed."""
+    h, w = image.shape
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    return image[top:top + side, left:left + side]
 
 
 def _square_with_margin(box: tuple, shape: tuple, margin: float) -> tuple[int, int, int, int]:

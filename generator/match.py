@@ -23,7 +23,7 @@ CLEAR_ACTIVATION = 0.5  # share of the unit's activation range
 
 @dataclass(frozen=True)
 class Matches:
-    best: list[list[int]]  # per unit: face indices, best first
+    best: list[list[int]]  # per unit: face indices, best first; empty for a unit silent on every face
     prevalence: np.ndarray  # (units,) share of faces clearly activating it
     photos: np.ndarray  # (units,) how many faces clearly activate it
     people: np.ndarray  # (units,) distinct people among them
@@ -38,4 +38,5 @@ def match_units(acts: np.ndarray, faces: Faces, top: int) -> Matches:
     groups = np.array([p if p is not None else f"\0{i}" for i, p in enumerate(faces.persons)], object)
     people = np.array([len(set(groups[clear[:, u]])) for u in range(acts.shape[1])])
     count = clear.sum(axis=0)
-    return Matches([row.tolist() for row in order], count / len(acts), count, people)
+    best = [row.tolist() if hi[u] > lo[u] else [] for u, row in enumerate(order)]  # a silent unit matches nobody
+    return Matches(best, count / len(acts), count, people)

@@ -17,7 +17,6 @@ excites it more than any non-face.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,8 +24,6 @@ from scipy.stats import rankdata
 
 from .collect import lfw_nonfaces
 from .faces import resize_crop
-
-log = logging.getLogger(__name__)
 
 NOISE_LAPLACIAN_RATIO = 20.0  # E[lap(n)^2] / var(n) for i.i.d. noise n, 4-neighbour Laplacian
 
@@ -75,9 +72,5 @@ def rank_units(weights: np.ndarray, size: int, face_acts: np.ndarray, nonface_ac
     rank[order] = np.arange(1, len(score) + 1)
     alive = face_acts.std(axis=0) > 0
     chosen = [int(u) for u in order if alive[u]][:featured]
-    for unit in pinned:
-        if not 0 <= unit < len(score):
-            log.warning("a caption names unit %d, but the model has units 0-%d; ignored", unit, len(score) - 1)
-        elif unit not in chosen:
-            chosen.append(int(unit))
+    chosen += [int(u) for u in pinned if u not in chosen]  # ids checked by config
     return Ranking(score, selectivity(face_acts, nonface_acts), rank, chosen)

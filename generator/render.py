@@ -25,6 +25,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from . import __version__, plots
 from .config import Report, SiteSettings
 from .describe import Caption
+from .errors import UserError
 from .faces import Faces
 from .match import CLEAR_ACTIVATION, Matches
 from .rank import Ranking
@@ -32,7 +33,9 @@ from .train import Trained
 
 log = logging.getLogger(__name__)
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+_HERE = Path(__file__).resolve().parent
+# installed: generator/templates (see pyproject.toml); in the repository: templates/ beside generator/
+TEMPLATES = _HERE / "templates" if (_HERE / "templates").is_dir() else _HERE.parent / "templates"
 CONTACT_SHEET_MAX = 400  # faces shown on the contact sheet
 FEATURED_PX = 192  # featured unit images, enlarged
 MATCHES_SHOWN = 8  # matches shown beside a featured unit on the page
@@ -80,7 +83,7 @@ class ReportPage:
     narrative: str  # HTML from the author's Markdown
     photos_total: int
     faces: int
-    people: int
+    people: int | None  # None when the photos do not say whose they are
     detected: int
     skipped: list[dict]
     contact_sheet_count: int
@@ -175,8 +178,9 @@ def _report_images(data: ReportData, page: ReportPage) -> dict[str, bytes]:
     for unit in page.featured:
         best = data.matches.best[unit.id][:MATCHES_SHOWN]
         figures[f"img/unit-{unit.id}.png"] = plots.enlarge(images[unit.id], FEATURED_PX)
-        figures[f"img/unit-{unit.id}-matches.png"] = plots.tile_grid(
-            data.faces.pixels[best], 4, scale=max(1, 96 // size))
+        if best:
+            figures[f"img/unit-{unit.id}-matches.png"] = plots.tile_grid(
+                data.faces.pixels[best], 4, scale=max(1, 96 // size))
     return {path: _png(fig) for path, fig in figures.items()}
 
 
@@ -237,6 +241,33 @@ def build_date() -> str:
     return datetime.fromtimestamp(int(epoch), UTC).strftime("%Y-%m-%d")
 
 
+GENERATOR_MARK = '<meta name="generator" content="facetrend'
+
+
+def check_output(out: Path, keep: list[Path]) -> None:
+    """Refuse an output folder whose replacement would destroy anything but an older site.
+
+    ``out`` may be missing, empty, or a site facetrend built (its index.html
+    carries the generator mark); it may not be, or hold, any of ``keep`` (the
+    content folder, the cache, the current folder).
+    """
+    out = out.resolve()
+    for path in keep:
+        path = path.resolve()
+        if path == out or out in path.parents:
+            raise UserError(f"--out {out}: the build replaces this folder, which holds {path}. "
+                            "Fix: choose an output folder of its own, such as site/.")
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise UserError(f"--out {out}: this is a file, not a folder. Fix: choose another --out.")
+    index = out / "index.html"
+    is_site = index.is_file() and GENERATOR_MARK in index.read_text(encoding="utf-8", errors="replace")
+    if not is_site and any(out.iterdir()):
+        raise UserError(f"--out {out}: this folder is not empty and is not a site facetrend built; the build "
+                        "would replace it. Fix: choose an empty or new folder, or delete it yourself.")
+
+
 def write_site(files: dict[str, bytes], out: Path, carry: list[str]) -> None:
     """Write ``files`` as the new site, keeping the ``carry`` report folders of the old one.
 
@@ -244,9 +275,10 @@ def write_site(files: dict[str, bytes], out: Path, carry: list[str]) -> None:
     ``out`` holds either the old site or the complete new one.
     """
     out = out.resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-new-", dir=out.parent))
+    tmp = None
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-new-", dir=out.parent))
         for rel, data in sorted(files.items()):
             path = tmp / rel
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -254,9 +286,12 @@ def write_site(files: dict[str, bytes], out: Path, carry: list[str]) -> None:
         for slug in carry:
             shutil.copytree(out / slug, tmp / slug)
         _swap(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    except OSError as exc:
+        raise UserError(f"could not write the site to {out} ({exc.strerror or exc}). The previous site is "
+                        "unchanged. Fix: free disk space or choose a writable --out.") from None
+    finally:
+        if tmp is not None and tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _swap(new: Path, out: Path) -> None:

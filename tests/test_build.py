@@ -7,12 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import pytest
 from markupsafe import escape
 
-from generator import render
+from generator import render, train
 from generator.build import BuildOptions, build
 from generator.cli import main
+from generator.errors import UserError
 
 from .conftest import REPO, tree_bytes, write_report
 
@@ -42,7 +44,9 @@ def test_demo_pages_images_and_report_json_agree(demo_site: Path):
     assert len(doc["model"]["train_loss"]) == len(doc["model"]["test_loss"]) == 2
     face_ids = {f["id"] for f in doc["faces"]}
     assert len(face_ids) == 100
-    assert all(set(u["matches"]) <= face_ids and u["matches"] for u in doc["units"])
+    assert all(set(u["matches"]) <= face_ids for u in doc["units"])
+    assert all(u["matches"] for u in doc["units"] if u["prevalence"] > 0)
+    assert doc["photos"]["people"] is None  # the LFW subset does not say whose faces they are
     assert sorted(u["rank"] for u in doc["units"]) == list(range(1, 401))
     assert len(doc["featured"]) == 3 and all(str(u) in doc["captions"] for u in doc["featured"])
     html = (demo_site / "demo" / "index.html").read_text()
@@ -68,9 +72,14 @@ def test_index_lists_the_report(demo_site: Path):
     assert 'href="demo/index.html"' in html and "Demo: 100 faces" in html
 
 
-def test_second_build_does_not_train_and_records_it(small_content: Path, tmp_path: Path):
+def test_second_build_does_not_train_and_records_it(small_content: Path, tmp_path: Path, monkeypatch):
     _build(small_content, tmp_path)
     first = json.loads((tmp_path / "cache" / "last-build.json").read_text())["reports"]["small"]
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the second build trained")
+
+    monkeypatch.setattr(train, "fit", no_training)
     _build(small_content, tmp_path)
     second = json.loads((tmp_path / "cache" / "last-build.json").read_text())["reports"]["small"]
     assert first["cached"] == {"faces": False, "model": False}
@@ -93,10 +102,13 @@ def test_two_builds_of_the_same_input_are_byte_identical(small_content: Path, tm
 def test_a_changed_photo_retrains(small_content: Path, tmp_path: Path):
     _build(small_content, tmp_path)
     photo = next((small_content / "small" / "photos").rglob("*.pgm"))
-    shutil.copy(next(p for p in (small_content / "small" / "photos").rglob("*.pgm") if p != photo), photo)
+    pixels = cv2.imread(str(photo), cv2.IMREAD_GRAYSCALE)
+    cv2.imwrite(str(photo), 255 - pixels)  # same file name, different face
     _build(small_content, tmp_path)
     record = json.loads((tmp_path / "cache" / "last-build.json").read_text())["reports"]["small"]
-    assert record["cached"]["model"] is False
+    assert record["cached"] == {"faces": False, "model": False}
+    doc = json.loads((tmp_path / "site" / "small" / "report.json").read_text())
+    assert doc["photos"]["faces"] == 30 and not doc["photos"]["skipped"]
 
 
 def test_only_the_asked_report_is_built_and_the_others_stay(small_content: Path, tmp_path: Path):
@@ -115,13 +127,46 @@ def test_a_failed_build_leaves_the_previous_site_untouched(small_content: Path, 
     before = tree_bytes(site)
 
     def broken(*args, **kwargs):
-        raise RuntimeError("disk on fire")
+        raise RuntimeError("crash while rendering")
 
     monkeypatch.setattr(render, "_png", broken)
     with pytest.raises(RuntimeError):
         _build(small_content, tmp_path)
     assert tree_bytes(site) == before
+    monkeypatch.undo()
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(render, "_swap", disk_full)  # fails after the new tree was written
+    with pytest.raises(UserError, match="No space left on device.*previous site is unchanged"):
+        _build(small_content, tmp_path, retrain=True)
+    assert tree_bytes(site) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "content", "site"]  # no temp folders left
+
+
+def test_the_output_folder_is_never_something_else(small_content: Path, tmp_path: Path):
+    precious = tmp_path / "notes"
+    precious.mkdir()
+    (precious / "thesis.txt").write_text("years of work")
+    for out in (precious, tmp_path, small_content, small_content / "small"):
+        with pytest.raises(UserError, match="--out"):
+            build(BuildOptions(content=small_content, out=out, cache=tmp_path / "cache"))
+    with pytest.raises(UserError, match="holds"):
+        build(BuildOptions(content=small_content, out=tmp_path / "site", cache=tmp_path / "site" / "cache"))
+    assert (precious / "thesis.txt").read_text() == "years of work"
+    assert (small_content / "small" / "index.md").exists()
+    _build(small_content, tmp_path)
+    _build(small_content, tmp_path)  # an earlier site is replaced
+
+
+def test_an_unreadable_earlier_report_is_left_out_of_the_index(small_content: Path, tmp_path: Path, caplog):
+    shutil.copytree(small_content / "small", small_content / "other")
+    _build(small_content, tmp_path)
+    (tmp_path / "site" / "other" / "report.json").write_text("{broken")
+    _build(small_content, tmp_path, report="small")
+    assert 'href="other/' not in (tmp_path / "site" / "index.html").read_text()
+    assert "unreadable" in caplog.text
 
 
 def test_author_captions_replace_generated_ones(small_content: Path, tmp_path: Path):

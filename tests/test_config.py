@@ -30,6 +30,12 @@ def test_front_matter_is_read_and_merged_with_site_defaults(tmp_path: Path):
     assert report.narrative == "Hello **there**"
 
 
+def test_numbers_yaml_reads_as_text_are_accepted(tmp_path: Path):
+    write_report(tmp_path, "r", "model:\n  lr: 1e-4\n  weight_decay: 5e-3\n")
+    model = config.load_report(tmp_path / "r", SiteSettings()).settings.model
+    assert model.lr == 0.0001 and model.weight_decay == 0.005
+
+
 def test_title_defaults_to_the_folder_name_and_date_accepts_yaml_dates(tmp_path: Path):
     write_report(tmp_path, "2025", "date: 2025-11-01\n")
     report = config.load_report(tmp_path / "2025", SiteSettings())
@@ -48,6 +54,10 @@ def test_title_defaults_to_the_folder_name_and_date_accepts_yaml_dates(tmp_path:
         ("featured: -1\n", ["featured", ">= 0"]),
         ("faces: 64\n", ["faces", "mapping"]),
         ("photos: builtin:nope\n", ["photos", "builtin:lfw-subset"]),
+        ("model:\n  seed: 99999999999999999999\n", ["model.seed", "<= 4294967295"]),
+        ("model:\n  lr: fast\n", ["model.lr", "a number"]),
+        ("captions:\n  400: too far\n", ["captions.400", "0 to 399"]),
+        ("captions:\n  -1: negative\n", ["captions.-1", "0 to 399"]),
     ],
 )
 def test_a_bad_setting_names_the_file_the_key_and_the_fix(tmp_path: Path, front: str, expected: list[str]):

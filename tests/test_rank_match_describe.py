@@ -47,7 +47,7 @@ def _faces(n: int, persons: list) -> Faces:
 def test_matches_are_best_first_and_prevalence_follows_the_half_range_rule():
     acts = np.array([[0.0, 5.0], [10.0, 5.0], [6.0, 5.0], [4.0, 5.0]])
     m = match.match_units(acts, _faces(4, ["a", "a", "b", None]), top=3)
-    assert m.best[0] == [1, 2, 3]
+    assert m.best[0] == [1, 2, 3] and m.best[1] == []  # a unit silent on every face matches nobody
     assert m.photos.tolist() == [2, 0]  # 10 and 6 reach half of the range 0..10; a flat unit: nobody
     assert m.prevalence.tolist() == [0.5, 0.0]
     assert m.people.tolist() == [2, 0]
