@@ -86,10 +86,10 @@ def _load_avg() -> float | None:
 
 
 def orl_photos() -> Path:
-    """The att_faces folder: FACETREND_SHARED_DATA/att_faces, else ../shared/data/att_faces."""
+    """The att_faces folder: in FACETREND_SHARED_DATA (or that folder itself), else ../shared/data/att_faces."""
     shared = os.environ.get("FACETREND_SHARED_DATA")
     data = Path(shared) if shared else REPO.parent / "shared" / "data"
-    photos = data / "att_faces"
+    photos = data if data.name == "att_faces" else data / "att_faces"
     if not photos.is_dir():
         raise SystemExit(f"error: no ORL faces at {photos}; set FACETREND_SHARED_DATA to the folder holding att_faces")
     return photos.resolve()
