@@ -24,6 +24,7 @@ class BuildOptions:
     report: str | None = None  # build only this report; the others' pages are kept
     retrain: bool = False  # ignore cached models
     smoke: bool = False  # at most 2 epochs: the real path, fast (tests, previews)
+    jobs: int = 0  # processes for cropping faces; 0: one per core
 
 
 @dataclass
@@ -76,7 +77,7 @@ def compute_report(report: config.Report, options: BuildOptions, clock: _Clock) 
     with clock.stage("collect"):
         photos = collect.collect(report)
     with clock.stage("faces"):
-        found = faces.find_faces(photos, s.faces, options.cache, str(report.source))
+        found = faces.find_faces(photos, s.faces, options.cache, str(report.source), options.jobs)
     with clock.stage("model"):
         trained = train.train_or_load(found, s.model, options.cache, options.retrain)
     with clock.stage("rank"):

@@ -52,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--report", metavar="SLUG", help="build only this report; keep the others' pages")
     b.add_argument("--retrain", action="store_true", help="train again even if a cached model matches")
     b.add_argument("--smoke", action="store_true", help="at most 2 epochs: a fast preview of the real path")
+    b.add_argument("--jobs", type=_jobs, default=0, metavar="N",
+                   help="processes that crop faces (default 0: one per core)")
     b.set_defaults(command=_build)
 
     s = sub.add_parser("serve", parents=[common], help="serve the built site at http://127.0.0.1:8000")
@@ -83,11 +85,17 @@ def _port(text: str) -> int:
     return port
 
 
+def _jobs(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of processes (0: one per core)")
+    return int(text)
+
+
 def _build(args: argparse.Namespace) -> int:
     from .build import BuildOptions, build
 
     start = time.perf_counter()
-    options = BuildOptions(args.content, args.out, args.cache, args.report, args.retrain, args.smoke)
+    options = BuildOptions(args.content, args.out, args.cache, args.report, args.retrain, args.smoke, args.jobs)
     result = build(options)
     for doc in result.reports:
         _summarise(doc, result.record["reports"][doc["slug"]])

@@ -13,7 +13,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
+from itertools import repeat
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +31,8 @@ log = logging.getLogger(__name__)
 
 FACES_VERSION = 2  # bump when the crop procedure changes, to invalidate cached crops
 DETECT_MAX_SIDE = 1024  # photos are shrunk to this before detection, for speed
+
+_Entry = tuple  # (crop | None, detected: bool, reason: str)
 
 
 @dataclass(frozen=True)
@@ -49,30 +55,22 @@ class Faces:
         return len(known) if known else None
 
 
-def find_faces(collection: Collection, settings: FaceSettings, cache_dir: Path, where: str) -> Faces:
-    """Crop one face per photo; skip (and list) photos without one."""
+def find_faces(collection: Collection, settings: FaceSettings, cache_dir: Path, where: str,
+               jobs: int = 1) -> Faces:
+    """Crop one face per photo; skip (and list) photos without one.
+
+    Photos not in the cache are cropped by ``jobs`` processes (0: one per core).
+    """
     store = _CropStore(cache_dir / "faces", settings)
-    detector = _Detector(settings)
+    unique, skipped = _unique_photos(collection)
+    entries = {digest: store.get(digest) for _, digest in unique}
+    misses = [(photo, digest) for photo, digest in unique if entries[digest] is None]
+    for (_, digest), entry in zip(misses, _crop_all([p for p, _ in misses], settings, jobs), strict=True):
+        store.put(digest, entry)
+        entries[digest] = entry
     ids, photos, persons, crops, detected = [], [], [], [], []
-    skipped = list(collection.skipped)
-    seen: dict[str, str] = {}
-    hits = 0
-    for photo in tqdm(collection.photos, desc="faces", unit="photo", disable=None):
-        try:
-            digest = photo.content_hash()
-        except OSError as exc:
-            skipped.append(Skipped(photo.source, f"could not be read ({exc.strerror or exc})"))
-            continue
-        if digest in seen:
-            skipped.append(Skipped(photo.source, f"duplicate of {seen[digest]}"))
-            continue
-        seen[digest] = photo.source
-        entry = store.get(digest)
-        hits += entry is not None
-        if entry is None:
-            entry = _crop(photo, settings, detector)
-            store.put(digest, entry)
-        crop, found, reason = entry
+    for photo, digest in unique:
+        crop, found, reason = entries[digest]
         if crop is None:
             skipped.append(Skipped(photo.source, reason))
             continue
@@ -88,14 +86,61 @@ def find_faces(collection: Collection, settings: FaceSettings, cache_dir: Path, 
             f"({len(skipped)} skipped; the build log lists why). Fix: add portrait "
             "photos (one subfolder per person) or check the `faces:` settings."
         )
-    log.info("faces: %d of %d photos (%d from cache), %d skipped", len(crops), total, hits, len(skipped))
+    log.info("faces: %d of %d photos (%d from cache), %d skipped",
+             len(crops), total, len(unique) - len(misses), len(skipped))
     pixels = np.stack(crops).astype(np.uint8)
-    return Faces(ids, photos, persons, pixels, detected, total, skipped, hits == len(seen))
+    return Faces(ids, photos, persons, pixels, detected, total, skipped, not misses)
+
+
+def _unique_photos(collection: Collection) -> tuple[list[tuple[Photo, str]], list[Skipped]]:
+    """Each photo with its content hash, identical files once; unreadable files skipped."""
+    unique, skipped = [], list(collection.skipped)
+    seen: dict[str, str] = {}
+    for photo in collection.photos:
+        try:
+            digest = photo.content_hash()
+        except OSError as exc:
+            skipped.append(Skipped(photo.source, f"could not be read ({exc.strerror or exc})"))
+            continue
+        if digest in seen:
+            skipped.append(Skipped(photo.source, f"duplicate of {seen[digest]}"))
+            continue
+        seen[digest] = photo.source
+        unique.append((photo, digest))
+    return unique, skipped
+
+
+PARALLEL_MIN = 64  # fewer photos than this are cropped in this process: starting workers costs more
+
+
+def _crop_all(photos: list[Photo], settings: FaceSettings, jobs: int) -> list[_Entry]:
+    """Crop every photo, in order, on ``jobs`` processes (0: all cores), with a progress bar."""
+    jobs = jobs or os.cpu_count() or 1
+    bar = tqdm(total=len(photos), desc="faces", unit="photo", disable=None if photos else True)
+    with bar:
+        if jobs == 1 or len(photos) < PARALLEL_MIN:
+            detector = _Detector(settings)
+            return [_tick(bar, _crop(p, settings, detector)) for p in photos]
+        context = multiprocessing.get_context("spawn")  # never fork a process whose torch threads are running
+        with ProcessPoolExecutor(jobs, mp_context=context) as pool:
+            chunk = max(1, min(64, len(photos) // (jobs * 8)))
+            return [_tick(bar, e) for e in pool.map(_crop_in_worker, photos, repeat(settings), chunksize=chunk)]
+
+
+def _tick(bar: tqdm, entry: _Entry) -> _Entry:
+    bar.update()
+    return entry
+
+
+_worker_detectors: dict[FaceSettings, _Detector] = {}
+
+
+def _crop_in_worker(photo: Photo, settings: FaceSettings) -> _Entry:
+    detector = _worker_detectors.setdefault(settings, _Detector(settings))
+    return _crop(photo, settings, detector)
 
 
 # ---------------------------------------------------------------- one photo
-
-_Entry = tuple  # (crop | None, detected: bool, reason: str)
 
 
 def _decode(photo: Photo) -> np.ndarray | None:

@@ -109,3 +109,13 @@ def test_no_face_at_all_is_a_user_error(tmp_path: Path):
     (tmp_path / "photos" / "x.jpg").write_bytes(b"")
     with pytest.raises(UserError, match="content/r/index.md: none of the 1 files"):
         faces.find_faces(_collection(tmp_path / "photos"), FaceSettings(), tmp_path / "cache", "content/r/index.md")
+
+
+def test_many_photos_are_cropped_on_several_processes_with_the_same_result(tmp_path: Path, att_faces: Path):
+    for person in sorted(p for p in att_faces.iterdir() if p.is_dir())[:8]:
+        shutil.copytree(person, tmp_path / "photos" / person.name)
+    settings = FaceSettings(size=16)
+    assert len(_collection(tmp_path / "photos").photos) >= faces.PARALLEL_MIN
+    one = faces.find_faces(_collection(tmp_path / "photos"), settings, tmp_path / "c1", "x", jobs=1)
+    two = faces.find_faces(_collection(tmp_path / "photos"), settings, tmp_path / "c2", "x", jobs=2)
+    assert one.ids == two.ids and np.array_equal(one.pixels, two.pixels)
