@@ -47,16 +47,23 @@ class Caption:
 
 
 def region_means(pixels: np.ndarray) -> dict[str, np.ndarray]:
-    """Per face: overall brightness, each region relative to it, and left-right balance."""
+    """Per face: overall brightness, each region relative to it, and left-right balance.
+
+    Means are taken straight from the uint8 crops (float64 accumulators), never
+    from a float copy of them all.
+    """
     n, h, w = pixels.shape
-    x = pixels.astype(np.float64)
-    overall = x.mean(axis=(1, 2))
+
+    def mean(rows: slice, cols: slice) -> np.ndarray:
+        return pixels[:, rows, cols].mean(axis=(1, 2), dtype=np.float64)
+
+    overall = mean(slice(None), slice(None))
     out = {"overall": overall}
     for name, (top, bottom, left, right) in REGIONS.items():
         rows = slice(int(top * h), max(int(bottom * h), int(top * h) + 1))
         cols = slice(int(left * w), max(int(right * w), int(left * w) + 1))
-        out[name] = x[:, rows, cols].mean(axis=(1, 2)) - overall
-    out["left-right balance"] = x[:, :, : w // 2].mean(axis=(1, 2)) - x[:, :, w - w // 2:].mean(axis=(1, 2))
+        out[name] = mean(rows, cols) - overall
+    out["left-right balance"] = mean(slice(None), slice(0, w // 2)) - mean(slice(None), slice(w - w // 2, w))
     return out
 
 

@@ -26,7 +26,7 @@ from .model import Autoencoder
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_FORMAT = 2  # bump when training changes in a way old checkpoints do not reflect
+CHECKPOINT_FORMAT = 3  # bump when training changes in a way old checkpoints do not reflect
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ def train_or_load(faces: Faces, settings: ModelSettings, cache_dir: Path, retrai
             return loaded
     device = "cuda" if torch.cuda.is_available() else "cpu"
     test_mask = split_by_person(faces.persons, settings.test_fraction, settings.seed)
-    x = torch.from_numpy(faces.pixels.reshape(len(faces.pixels), -1)).float().div_(255)
+    x = torch.from_numpy(faces.pixels.reshape(len(faces.pixels), -1))
     model, train_loss, test_loss = fit(x, test_mask, settings, device)
     trained = Trained(model.cpu().eval(), train_loss, test_loss, test_mask, False, device)
     _save(path, key, settings, trained)
@@ -94,16 +94,21 @@ def split_by_person(persons: list[str | None], fraction: float, seed: int) -> np
 
 
 def fit(x: torch.Tensor, test_mask: np.ndarray, settings: ModelSettings, device: str):
-    """Train on the faces outside ``test_mask``; return the model and per-epoch losses."""
+    """Train on the faces outside ``test_mask``; return the model and per-epoch losses.
+
+    ``x`` holds the crops as uint8 rows (faces, pixels); each batch is turned
+    into floats in [0, 1] only when it is used, so memory stays at one byte a
+    pixel however many faces there are.
+    """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings.seed)
         model = Autoencoder(x.shape[1], settings.hidden, settings.activation, settings.dropout).to(device)
         gen = torch.Generator().manual_seed(settings.seed)
         train_x = x[torch.from_numpy(~test_mask)].to(device)
-        if settings.center:
-            model.mean.copy_(train_x.mean(dim=0))
         test_x = x[torch.from_numpy(test_mask)].to(device)
-        opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+        if settings.center:
+            model.mean.copy_(_mean_face(train_x))
+        opt = _optimizer(model, settings)
         train_loss, test_loss = [], []
         for _ in tqdm(range(settings.epochs), desc="training", unit="epoch", disable=None):
             train_loss.append(_epoch(model, opt, train_x, settings, gen))
@@ -114,13 +119,32 @@ def fit(x: torch.Tensor, test_mask: np.ndarray, settings: ModelSettings, device:
     return model, train_loss, test_loss
 
 
+def _optimizer(model: Autoencoder, settings: ModelSettings) -> torch.optim.Optimizer:
+    """AdamW, fused into one kernel per step where torch offers it: on CPU the
+    unfused step, memory-bound over every weight, cost more than the matrix products."""
+    params, kw = model.parameters(), {"lr": settings.lr, "weight_decay": settings.weight_decay}
+    try:
+        return torch.optim.AdamW(params, fused=True, **kw)
+    except (RuntimeError, TypeError):  # an older torch or an unsupported device
+        return torch.optim.AdamW(model.parameters(), foreach=True, **kw)
+
+
+def _floats(x: torch.Tensor) -> torch.Tensor:
+    return x.float().div_(255)
+
+
+def _mean_face(x: torch.Tensor) -> torch.Tensor:
+    total = sum(c.sum(dim=0, dtype=torch.float64) for c in x.split(CHUNK))
+    return (total / (255 * len(x))).float()
+
+
 def _epoch(model: Autoencoder, opt: torch.optim.Optimizer, x: torch.Tensor,
            settings: ModelSettings, gen: torch.Generator) -> float:
     model.train()
     order = torch.randperm(len(x), generator=gen).to(x.device)
     total = torch.zeros((), device=x.device)
     for start in range(0, len(x), settings.batch_size):
-        batch = x[order[start:start + settings.batch_size]]
+        batch = _floats(x[order[start:start + settings.batch_size]])
         inputs = batch
         if settings.noise > 0:  # masking noise: a denoising autoencoder
             keep = torch.rand(batch.shape, generator=gen) >= settings.noise
@@ -133,19 +157,26 @@ def _epoch(model: Autoencoder, opt: torch.optim.Optimizer, x: torch.Tensor,
     return float(total) / len(x)
 
 
+CHUNK = 4096  # faces turned into floats at a time outside training
+
+
 @torch.no_grad()
 def evaluate(model: Autoencoder, x: torch.Tensor) -> float:
-    """Mean squared reconstruction error per pixel, dropout off."""
+    """Mean squared reconstruction error per pixel of uint8 crops (faces, pixels), dropout off."""
     model.eval()
-    return float(torch.nn.functional.mse_loss(model(x), x))
+    total = 0.0
+    for chunk in x.split(CHUNK):
+        batch = _floats(chunk)
+        total += float(torch.nn.functional.mse_loss(model(batch), batch, reduction="sum"))
+    return total / x.numel()
 
 
 @torch.no_grad()
 def first_layer(model: Autoencoder, pixels: np.ndarray) -> np.ndarray:
     """Activations of the first hidden layer's units, (N, units), eval mode."""
     model.eval()
-    x = torch.from_numpy(pixels.reshape(len(pixels), -1)).float().div_(255)
-    return model.encode(x, depth=1).numpy()
+    x = torch.from_numpy(pixels.reshape(len(pixels), -1))
+    return torch.cat([model.encode(_floats(c), depth=1) for c in x.split(CHUNK)]).numpy()
 
 
 def unit_weights(model: Autoencoder) -> np.ndarray:

@@ -60,7 +60,7 @@ def test_loss_falls_on_structured_faces(tmp_path: Path):
 def test_test_loss_is_measured_without_dropout(tmp_path: Path):
     faces = _faces()
     trained = train.train_or_load(faces, ModelSettings(hidden=[10], epochs=2, dropout=0.9), tmp_path)
-    x = torch.from_numpy(faces.pixels.reshape(len(faces.pixels), -1)).float() / 255
+    x = torch.from_numpy(faces.pixels.reshape(len(faces.pixels), -1))
     test = x[torch.from_numpy(trained.test_mask)]
     assert trained.test_loss[-1] == train.evaluate(trained.model, test)  # deterministic: eval mode
     assert train.evaluate(trained.model, test) == train.evaluate(trained.model, test)
@@ -132,3 +132,44 @@ def test_units_stay_alive_on_real_faces(tmp_path: Path, att_faces: Path):
     assert trained.test_loss[-1] < 0.03
     off = train.train_or_load(subset, ModelSettings(hidden=[100], epochs=6, center=False), tmp_path)
     assert off.test_loss[-1] > trained.test_loss[-1]
+
+
+def _reference_fit(pixels: np.ndarray, test_mask: np.ndarray, s: ModelSettings):
+    """The straightforward loop: float data in memory, unfused AdamW, one step at a time."""
+    from generator.model import Autoencoder
+
+    x = torch.from_numpy(pixels.reshape(len(pixels), -1)).float() / 255
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(s.seed)
+        model = Autoencoder(x.shape[1], s.hidden, s.activation, s.dropout)
+        gen = torch.Generator().manual_seed(s.seed)
+        train_x, test_x = x[~torch.from_numpy(test_mask)], x[torch.from_numpy(test_mask)]
+        model.mean.copy_(train_x.mean(dim=0))
+        opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay, foreach=False)
+        train_loss, test_loss = [], []
+        for _ in range(s.epochs):
+            model.train()
+            order, total = torch.randperm(len(train_x), generator=gen), 0.0
+            for start in range(0, len(train_x), s.batch_size):
+                batch = train_x[order[start:start + s.batch_size]]
+                loss = torch.nn.functional.mse_loss(model(batch), batch)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                total += loss.item() * len(batch)
+            train_loss.append(total / len(train_x))
+            model.eval()
+            with torch.no_grad():
+                test_loss.append(torch.nn.functional.mse_loss(model(test_x), test_x).item())
+    return train_loss, test_loss
+
+
+def test_optimised_training_follows_the_reference_loop():
+    """Fused AdamW and uint8 batches give the loss curve of the plain loop, within float tolerance."""
+    faces = _faces(n=60, people=6, size=16)
+    s = ModelSettings(hidden=[24], epochs=8, batch_size=16, dropout=0.3, weight_decay=0.01)
+    mask = train.split_by_person(faces.persons, s.test_fraction, s.seed)
+    _, train_loss, test_loss = train.fit(torch.from_numpy(faces.pixels.reshape(60, -1)), mask, s, "cpu")
+    ref_train, ref_test = _reference_fit(faces.pixels, mask, s)
+    np.testing.assert_allclose(train_loss, ref_train, rtol=1e-4)
+    np.testing.assert_allclose(test_loss, ref_test, rtol=1e-4)
