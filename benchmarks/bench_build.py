@@ -109,7 +109,18 @@ def _orl_content(content: Path) -> None:
 
 def bench(slug: str, make_content, repeat: int) -> dict:
     """`repeat` cold+warm pairs, each in a fresh temporary folder: a summary per kind of build."""
+    return bench_with_runs(slug, make_content, repeat)[0]
+
+
+def bench_with_runs(slug: str, make_content, repeat: int) -> tuple[dict, list[dict]]:
+    """As `bench`, plus every run: {"cold": (seconds, record), "warm": (seconds, record)} (benchmarks/bench.py)."""
     runs = [_cold_then_warm(slug, make_content, i + 1, repeat) for i in range(repeat)]
+    return summarise(slug, runs), runs
+
+
+def summarise(slug: str, runs: list[dict]) -> dict:
+    """The summary `bench` prints for one build, from its cold+warm runs."""
+    repeat = len(runs)
     median_run = sorted(runs, key=lambda r: r["cold"][0])[(repeat - 1) // 2]
     out = {kind: _summary(slug, kind, runs, median_run) for kind in ("cold", "warm")}
     out["warm"]["model_cached_every_run"] = all(r["warm"][1]["cached"].get("model") is True for r in runs)

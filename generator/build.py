@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import collect, config, describe, faces, match, rank, render, train
+from . import collect, config, describe, faces, feeds, incremental, match, rank, render, trends
 
 log = logging.getLogger(__name__)
 
@@ -22,16 +22,18 @@ class BuildOptions:
     out: Path = Path("site")
     cache: Path = Path(".facetrend-cache")
     report: str | None = None  # build only this report; the others' pages are kept
-    retrain: bool = False  # ignore cached models
+    retrain: bool = False  # ignore cached models (and rebuild every page)
     smoke: bool = False  # at most 2 epochs: the real path, fast (tests, previews)
     jobs: int = 0  # processes for cropping faces; 0: one per core
+    base_url: str | None = None  # overrides site.toml's base_url (e.g. from the Pages workflow)
 
 
 @dataclass
 class BuildResult:
-    reports: list[dict]  # the report.json documents built
+    reports: list[dict]  # the report.json documents computed in this build
     record: dict  # <cache>/last-build.json
     out: Path = field(default=Path("site"))
+    written: bool = True  # False when nothing changed and the site was left as it was
 
 
 class _Clock:
@@ -49,35 +51,78 @@ class _Clock:
 
 
 def build(options: BuildOptions) -> BuildResult:
-    """Build the site: every report's stages, then the index, then one atomic write."""
-    site = config.load_site(options.content)
-    reports = config.find_reports(options.content, site, options.report)
+    """Build the site: each changed report's stages, the trends, the index and feeds, one atomic write."""
+    site = config.apply_site_overrides(config.load_site(options.content), options.base_url)
+    every = [config.apply_overrides(r, options.smoke) for r in config.find_reports(options.content, site)]
+    chosen = {r.slug for r in config.find_reports(options.content, site, options.report)}
+    if options.report is None:
+        chosen.add(config.TRENDS_SLUG)
     render.check_output(options.out, [options.content, options.cache, Path.cwd()])
-    files, docs, record = {}, [], {}
-    for report in reports:
-        report = config.apply_overrides(report, options.smoke)
+    navs = navigation(every)
+    code = incremental.code_stamp(render.TEMPLATES)
+    previous = {} if options.retrain else incremental.load(options.cache, options.out)
+    pages = [(r, navs[r.slug]) for r in every]
+    if len(every) > 1:
+        pages.append((config.apply_overrides(config.trends_report(options.content, site, every), options.smoke),
+                      navs[config.TRENDS_SLUG]))
+    files, docs, record, stamps, carried = {}, [], {}, {}, {}
+    for report, nav in pages:
+        stamp = "" if report.slug not in chosen else _stamp(code, site, report, nav, every)
+        kept = _kept(options.out / report.slug, stamp, previous.get(report.slug))
+        if kept is not None:
+            carried[report.slug], stamps[report.slug] = kept, previous.get(report.slug, "")
+            continue
         clock = _Clock()
-        data = compute_report(report, options, clock)
+        data = compute_trends(report, every, options, clock) if report.slug == config.TRENDS_SLUG \
+            else compute_report(report, options, clock)
         with clock.stage("render"):
-            report_files, doc = render.render_report(data, site)
+            report_files, doc = render.render_report(data, site, nav)
         files.update(report_files)
         docs.append(doc)
         record[report.slug] = {"timings": clock.timings, "cached": clock.cached}
-    carried = _carried_reports(options, {d["slug"] for d in docs})
-    files.update(render.render_index(site, docs + list(carried.values())))
-    render.write_site(files, options.out, sorted(carried))
+        stamps[report.slug] = stamp
+    summaries = [d for d in docs + list(carried.values()) if d["slug"] != config.TRENDS_SLUG]
+    files.update(render.render_index(site, summaries, trends=len(every) > 1))
+    files.update(_feeds(site, summaries, files, carried))
+    written = bool(docs) or not render.unchanged(files, options.out, sorted(carried))
+    if written:
+        render.write_site(files, options.out, sorted(carried))
+        incremental.save(options.cache, options.out, stamps)
+    else:
+        log.info("nothing changed: %s left as it was", options.out)
     last = {"reports": record}
     _write_record(options.cache, last)
-    return BuildResult(docs, last, options.out)
+    return BuildResult(docs, last, options.out, written)
+
+
+def crop_faces(report: config.Report, settings: config.FaceSettings, options: BuildOptions,
+               clock: _Clock) -> faces.Faces:
+    """Stages 2-3: the report's photos, and a face from each."""
+    with clock.stage("collect"):
+        photos = collect.collect(report)
+    with clock.stage("faces"):
+        return faces.find_faces(photos, settings, options.cache, str(report.source), options.jobs)
 
 
 def compute_report(report: config.Report, options: BuildOptions, clock: _Clock) -> render.ReportData:
     """Stages 2-7 for one report: everything its page shows, computed, nothing written to site/."""
+    return analyse(report, crop_faces(report, report.settings.faces, options, clock), options, clock)
+
+
+def compute_trends(report: config.Report, every: list[config.Report], options: BuildOptions,
+                   clock: _Clock) -> render.ReportData:
+    """The trends page: every report's faces (cropped with the trends settings), one model, per-year counts."""
+    parts = [(r, crop_faces(r, report.settings.faces, options, clock)) for r in _by_date(every)]
+    found, years = trends.combine(parts)
+    return analyse(report, found, options, clock, years)
+
+
+def analyse(report: config.Report, found: faces.Faces, options: BuildOptions, clock: _Clock,
+            years: trends.Years | None = None) -> render.ReportData:
+    """Stages 4-7 on a report's faces."""
+    from . import train  # torch: only when a report is computed
+
     s = report.settings
-    with clock.stage("collect"):
-        photos = collect.collect(report)
-    with clock.stage("faces"):
-        found = faces.find_faces(photos, s.faces, options.cache, str(report.source), options.jobs)
     with clock.stage("model"):
         trained = train.train_or_load(found, s.model, options.cache, options.retrain)
     with clock.stage("rank"):
@@ -87,24 +132,56 @@ def compute_report(report: config.Report, options: BuildOptions, clock: _Clock) 
         ranking = rank.rank_units(weights, s.faces.size, acts, nonface_acts, s.featured, list(s.captions))
     with clock.stage("match"):
         matches = match.match_units(acts, found, s.matches)
+        trend = trends.by_year(acts, years) if years is not None else None
     with clock.stage("describe"):
         captions = describe.describe(found.pixels, matches.best, ranking.featured, s.matches, s.captions)
     clock.cached.update(faces=found.cached, model=trained.cached)
-    return render.ReportData(report, found, trained, weights, ranking, matches, captions)
+    return render.ReportData(report, found, trained, weights, ranking, matches, captions, trend)
 
 
-def _carried_reports(options: BuildOptions, built: set[str]) -> dict[str, dict]:
-    """With --report, the other reports' existing pages stay in the new site: slug -> report.json."""
-    if options.report is None or not options.out.is_dir():
-        return {}
-    present = {p.parent.name for p in options.content.glob("*/index.md")} - built
-    carried = {}
-    for path in sorted(options.out.glob("*/report.json")):
-        if path.parent.name in present:
-            summary = _read_summary(path)
-            if summary is not None:
-                carried[path.parent.name] = summary
-    return carried
+def navigation(reports: list[config.Report]) -> dict[str, render.Nav]:
+    """Each report's links to the one before and after it (by date, then folder name), and the trends'."""
+    order = _by_date(reports)
+    links = [render.Link(f"{r.slug}/index.html", r.settings.title) for r in order]
+    trends_on = len(order) > 1
+    navs = {r.slug: render.Nav(links[i - 1] if i > 0 else None, links[i + 1] if i + 1 < len(links) else None,
+                               trends_on) for i, r in enumerate(order)}
+    navs[config.TRENDS_SLUG] = render.Nav(links[-1] if links else None, None, trends_on)
+    return navs
+
+
+def _by_date(reports: list[config.Report]) -> list[config.Report]:
+    return sorted(reports, key=lambda r: (r.settings.date, r.slug))
+
+
+def _stamp(code: str, site: config.SiteSettings, report: config.Report, nav: render.Nav,
+           every: list[config.Report]) -> str:
+    """Everything this report's pages depend on (the trends page: every report's photos)."""
+    sources = every if report.slug == config.TRENDS_SLUG else [report]
+    parts = [site, report.settings, report.narrative, nav, [r.slug for r in sources]]
+    photos = [collect.collect(r) for r in sources]
+    merged = collect.Collection([p for c in photos for p in c.photos], [s for c in photos for s in c.skipped])
+    return incremental.report_stamp(code, parts, merged)
+
+
+def _kept(folder: Path, stamp: str, previous: str | None) -> dict | None:
+    """The earlier report.json of pages that can stay as they are, else None.
+
+    They stay when nothing they depend on changed (same stamp), or when this
+    build was told to leave them (no stamp: --report names another report).
+    """
+    path = folder / "report.json"
+    if not path.exists() or (stamp and stamp != previous):
+        return None
+    return _read_summary(path)
+
+
+def _feeds(site: config.SiteSettings, summaries: list[dict], files: dict[str, bytes],
+           carried: dict[str, dict]) -> dict[str, bytes]:
+    html = ["index.html"] + [p for p in files if p.count("/") == 1 and p.endswith("/index.html")]
+    html += [f"{slug}/index.html" for slug in carried]  # report pages; their unit pages link from them
+    date = render.build_date()
+    return {"feed.xml": feeds.atom_feed(site, summaries, date), "sitemap.xml": feeds.sitemap(site, html)}
 
 
 def _read_summary(path: Path) -> dict | None:

@@ -148,6 +148,11 @@ class SiteSettings:
     defaults: dict[str, Any] = _opt(
         {}, "A [defaults] table: report settings every report starts from."
     )
+    trends: dict[str, Any] = _opt(
+        {},
+        "A [trends] table: report settings for the trends page, which trains one model on "
+        "every report's faces when there are two reports or more (photos is ignored).",
+    )
 
 
 @dataclass(frozen=True)
@@ -312,6 +317,7 @@ def load_site(content: Path) -> SiteSettings:
         raise UserError(f"{path}: is not valid TOML ({exc}). Fix: correct the syntax.") from None
     site = _build(SiteSettings, raw, str(path))
     _build(ReportSettings, site.defaults, str(path), "defaults.")  # report defaults checked early
+    _build(ReportSettings, site.trends, str(path), "trends.")
     return site
 
 
@@ -379,6 +385,9 @@ def _check_photos_setting(photos: str, source: Path) -> None:
 def find_reports(content: Path, site: SiteSettings, only: str | None = None) -> list[Report]:
     """Every folder of ``content`` holding an index.md, sorted by slug."""
     folders = sorted(p.parent for p in content.glob("*/index.md"))
+    if any(f.name == TRENDS_SLUG for f in folders):
+        raise UserError(f"{content / TRENDS_SLUG}: `{TRENDS_SLUG}` is the trends page's address. "
+                        "Fix: rename that report folder.")
     if only is not None:
         folders = [f for f in folders if f.name == only]
         if not folders:
@@ -387,6 +396,26 @@ def find_reports(content: Path, site: SiteSettings, only: str | None = None) -> 
                 "Fix: check --report, or create it with `facetrend new " + only + "`."
             )
     return [load_report(f, site) for f in folders]
+
+
+TRENDS_SLUG = "trends"
+
+
+def trends_report(content: Path, site: SiteSettings, reports: list[Report]) -> Report:
+    """The trends page as a report: site defaults, then site.toml's [trends] table."""
+    source = content / "site.toml"
+    settings = _build(ReportSettings, _deep_merge(site.defaults, site.trends), str(source), "trends.")
+    _check_captions(settings, source)
+    if not site.trends.get("title"):
+        settings = dataclasses.replace(settings, title=f"Trends across {len(reports)} reports")
+    narrative = ("One model trained on the faces of every report together, so that the same features "
+                 "can be counted in each: " + ", ".join(r.settings.title for r in reports) + ".")
+    return Report(TRENDS_SLUG, content, source, settings, narrative)
+
+
+def apply_site_overrides(site: SiteSettings, base_url: str | None) -> SiteSettings:
+    """Merge command-line overrides into the site settings."""
+    return site if base_url is None else dataclasses.replace(site, base_url=base_url)
 
 
 def apply_overrides(report: Report, smoke: bool) -> Report:

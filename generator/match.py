@@ -29,12 +29,18 @@ class Matches:
     people: np.ndarray  # (units,) distinct people among them
 
 
+def clearly_active(acts: np.ndarray) -> np.ndarray:
+    """(faces, units) bool: the face reaches half of the unit's range; a flat unit: nobody."""
+    lo, hi = acts.min(axis=0), acts.max(axis=0)
+    spread = np.where(hi > lo, hi - lo, np.inf)
+    return (acts - lo) / spread >= CLEAR_ACTIVATION
+
+
 def match_units(acts: np.ndarray, faces: Faces, top: int) -> Matches:
     """Best faces and prevalence of each unit from activations (faces, units)."""
     order = np.argsort(-acts, axis=0, kind="stable")[:top].T
     lo, hi = acts.min(axis=0), acts.max(axis=0)
-    spread = np.where(hi > lo, hi - lo, np.inf)
-    clear = (acts - lo) / spread >= CLEAR_ACTIVATION
+    clear = clearly_active(acts)
     groups = np.array([p if p is not None else f"\0{i}" for i, p in enumerate(faces.persons)], object)
     people = np.array([len(set(groups[clear[:, u]])) for u in range(acts.shape[1])])
     count = clear.sum(axis=0)

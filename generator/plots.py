@@ -1,19 +1,20 @@
-"""One helper per kind of figure, reused by every page. Nothing here writes to site/
-except through ``save_png``, which the render stage calls with paths inside its
-temporary output folder. Images are written without timestamps or software tags,
-so the same input gives the same bytes."""
+"""One helper per kind of figure, reused by every page. Nothing here writes files:
+the render stage encodes figures to bytes (``encode``) and writes them with the
+rest of the site. Images carry no timestamps or software tags, so the same
+input gives the same bytes."""
 
 from __future__ import annotations
 
 import io
 import math
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 LABEL_HEIGHT = 12
 BACKGROUND = 255
+WEBP_QUALITY = 85
 
 
 def weight_images(weights: np.ndarray, size: int) -> np.ndarray:
@@ -24,29 +25,66 @@ def weight_images(weights: np.ndarray, size: int) -> np.ndarray:
     return np.clip(np.round(127.5 + 127.5 * w / limit), 0, 255).astype(np.uint8)
 
 
-def tile_grid(images: np.ndarray, columns: int, labels: list[str] | None = None,
-              gap: int = 2, scale: int = 1) -> Image.Image:
-    """Compose grey images (n, h, w) into one picture, optionally with a label above each."""
+@dataclass(frozen=True)
+class GridLayout:
+    """Where each tile of a composed grid lies, shared by the picture and the page's links."""
+
+    n: int
+    tile_h: int
+    tile_w: int
+    columns: int
+    label_h: int = 0
+    gap: int = 2
+
+    @property
+    def size(self) -> tuple[int, int]:
+        rows = math.ceil(self.n / self.columns)
+        return (self.columns * (self.tile_w + self.gap) + self.gap,
+                rows * (self.tile_h + self.label_h + self.gap) + self.gap)
+
+    def cell(self, i: int) -> tuple[int, int]:
+        """Top-left corner of tile i's cell (its label, then its image)."""
+        r, c = divmod(i, self.columns)
+        return self.gap + c * (self.tile_w + self.gap), self.gap + r * (self.tile_h + self.label_h + self.gap)
+
+    def boxes_percent(self) -> list[tuple[float, float, float, float]]:
+        """Each cell as (left, top, width, height) in percent of the picture, for link overlays."""
+        width, height = self.size
+        cell_h = self.tile_h + self.label_h
+        return [(round(100 * x / width, 4), round(100 * y / height, 4), round(100 * self.tile_w / width, 4),
+                 round(100 * cell_h / height, 4)) for x, y in map(self.cell, range(self.n))]
+
+
+def grid_layout(images: np.ndarray, columns: int, labels: bool = False, scale: int = 1) -> GridLayout:
     n, h, w = images.shape
+    return GridLayout(n, h * scale, w * scale, max(1, min(columns, n)), LABEL_HEIGHT if labels else 0)
+
+
+def tile_grid(images: np.ndarray, columns: int, labels: list[str] | None = None, scale: int = 1) -> Image.Image:
+    """Compose grey images (n, h, w) into one picture, optionally with a label above each."""
     if scale > 1:
         images = images.repeat(scale, axis=1).repeat(scale, axis=2)
-        h, w = h * scale, w * scale
-    columns = max(1, min(columns, n))
-    rows = math.ceil(n / columns)
-    label_h = LABEL_HEIGHT if labels else 0
-    cell_h, cell_w = h + label_h + gap, w + gap
-    canvas = np.full((rows * cell_h + gap, columns * cell_w + gap), BACKGROUND, np.uint8)
+    layout = grid_layout(images, columns, labels is not None)
+    width, height = layout.size
+    canvas = np.full((height, width), BACKGROUND, np.uint8)
     for i, image in enumerate(images):
-        r, c = divmod(i, columns)
-        y, x = gap + r * cell_h + label_h, gap + c * cell_w
-        canvas[y:y + h, x:x + w] = image
+        x, y = layout.cell(i)
+        canvas[y + layout.label_h:y + layout.label_h + layout.tile_h, x:x + layout.tile_w] = image
     picture = Image.fromarray(canvas, "L")
     if labels:
         draw, font = ImageDraw.Draw(picture), ImageFont.load_default(size=10)
         for i, text in enumerate(labels):
-            r, c = divmod(i, columns)
-            draw.text((gap + c * cell_w + 1, gap + r * cell_h), text, fill=0, font=font)
+            x, y = layout.cell(i)
+            draw.text((x + 1, y), text, fill=0, font=font)
     return picture
+
+
+def thumbnails(images: np.ndarray, size: int) -> np.ndarray:
+    """Grey images scaled down to at most ``size`` pixels square (contact sheets)."""
+    if images.shape[1] <= size:
+        return images
+    return np.stack([np.asarray(Image.fromarray(i, "L").resize((size, size), Image.Resampling.BOX))
+                     for i in images])
 
 
 def grid_columns(n: int, aspect: float = 1.0) -> int:
@@ -61,13 +99,7 @@ def enlarge(image: np.ndarray, size: int) -> Image.Image:
 
 def loss_plot(train: list[float], test: list[float]) -> bytes:
     """Train and test loss per epoch, as PNG bytes."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6, 3.4), dpi=100)
-    ax = fig.add_subplot()
+    fig, ax = _figure(6, 3.4)
     epochs = np.arange(1, len(train) + 1)
     ax.plot(epochs, train, marker="o", markersize=3, label="train (dropout on)")
     if test:
@@ -76,16 +108,48 @@ def loss_plot(train: list[float], test: list[float]) -> bytes:
     ax.set_ylabel("mean squared error per pixel")
     ax.grid(alpha=0.3)
     ax.legend(frameon=False)
+    return _png_bytes(fig)
+
+
+def trend_plot(years: list[str], series: dict[str, list[float]]) -> bytes:
+    """Prevalence per year of a few units, one line each, as PNG bytes."""
+    fig, ax = _figure(6, 3.4)
+    x = np.arange(len(years))
+    for label, values in series.items():
+        ax.plot(x, 100 * np.asarray(values), marker="o", label=label)
+    ax.set_xticks(x, years)
+    ax.set_ylabel("faces clearly activating it (%)")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False, fontsize=8)
+    return _png_bytes(fig)
+
+
+def _figure(width: float, height: float):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100)
+    return fig, fig.add_subplot()
+
+
+def _png_bytes(fig) -> bytes:
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", metadata={"Software": None})
     return buffer.getvalue()
 
 
-def save_png(picture: Image.Image | bytes, path: Path) -> None:
-    """Write a picture as an optimised PNG with no metadata."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def encode(picture: Image.Image | bytes, path: str) -> bytes:
+    """A picture as the bytes of the file ``path`` names: optimised PNG, or WebP for
+    large photographic pictures (contact sheets, unit grids), no metadata either way."""
     if isinstance(picture, bytes):
-        path.write_bytes(picture)
-        return
-    picture.save(path, format="PNG", optimize=True)
+        return picture
+    buffer = io.BytesIO()
+    if path.endswith(".webp"):
+        picture.save(buffer, format="WEBP", quality=WEBP_QUALITY, method=6)
+    else:
+        picture.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()

@@ -20,7 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import rankdata
 
 from .collect import lfw_nonfaces
 from .faces import resize_crop
@@ -52,6 +51,8 @@ def nonface_patches(size: int) -> np.ndarray:
 
 def selectivity(face_acts: np.ndarray, nonface_acts: np.ndarray) -> np.ndarray:
     """ROC AUC per unit of faces (positives) against non-faces, ties counted half."""
+    from scipy.stats import rankdata
+
     n_pos, n_neg = len(face_acts), len(nonface_acts)
     ranks = rankdata(np.concatenate([face_acts, nonface_acts]), axis=0)
     u = ranks[:n_pos].sum(axis=0) - n_pos * (n_pos + 1) / 2

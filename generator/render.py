@@ -17,10 +17,12 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import markdown
 import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from PIL import Image
 
 from . import __version__, plots
 from .config import Report, SiteSettings
@@ -28,8 +30,11 @@ from .describe import Caption
 from .errors import UserError
 from .faces import Faces
 from .match import CLEAR_ACTIVATION, Matches
-from .rank import Ranking
-from .train import Trained
+
+if TYPE_CHECKING:  # torch and scipy are imported only when a report is computed
+    from .rank import Ranking
+    from .train import Trained
+    from .trends import Trend
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +42,8 @@ _HERE = Path(__file__).resolve().parent
 # installed: generator/templates (see pyproject.toml); in the repository: templates/ beside generator/
 TEMPLATES = _HERE / "templates" if (_HERE / "templates").is_dir() else _HERE.parent / "templates"
 CONTACT_SHEET_MAX = 400  # faces shown on the contact sheet
-FEATURED_PX = 192  # featured unit images, enlarged
-MATCHES_SHOWN = 8  # matches shown beside a featured unit on the page
+CONTACT_THUMB_PX = 32  # their size there: the sheet is an overview, each face is published beside its units
+MATCHES_SHOWN = 8  # best matches shown on a unit's page and published as face images
 INTERPRETABLE = 0.5  # face_score from which a unit counts as more structure than static
 
 
@@ -53,6 +58,7 @@ class ReportData:
     ranking: Ranking
     matches: Matches
     captions: dict[int, Caption]
+    trend: Trend | None = None  # the trends page only: prevalence per report
 
 
 @dataclass(frozen=True)
@@ -71,10 +77,27 @@ class UnitView:
 
 
 @dataclass(frozen=True)
+class Link:
+    href: str
+    title: str
+
+
+@dataclass(frozen=True)
+class Nav:
+    """Links from a report to the reports before and after it (in date order), and to the trends page."""
+
+    previous: Link | None = None
+    next: Link | None = None
+    trends: bool = False
+
+
+@dataclass(frozen=True)
 class ReportPage:
     """The render context of a report page: what the template may show."""
 
     root: str
+    nav: Nav
+    grid: list[dict]  # per unit: id and its box on the unit grid picture, in percent
     site: SiteSettings
     slug: str
     title: str
@@ -101,23 +124,32 @@ class ReportPage:
     clear_activation: float
     build_date: str
     version: str
+    trend: dict | None = None  # years, and per featured unit its prevalence in each
 
 
 # ---------------------------------------------------------------- report
 
 
-def render_report(data: ReportData, site: SiteSettings) -> tuple[dict[str, bytes], dict]:
+def render_report(data: ReportData, site: SiteSettings, nav: Nav) -> tuple[dict[str, bytes], dict]:
     """Files of site/<slug>/ (path -> bytes) and the report.json document."""
     units = _unit_views(data)
-    page = _report_page(data, site, units)
+    page = _report_page(data, site, units, nav)
     doc = report_json(data, page)
+    common = {"site": site, "build_date": page.build_date, "version": page.version}
     files = {
-        "index.html": _env().get_template("report.html").render(
-            page=page, root=page.root, site=site, build_date=page.build_date, version=page.version).encode(),
+        "index.html": _html("report.html", page=page, root=page.root, **common),
         "report.json": (json.dumps(doc, indent=1, ensure_ascii=False, sort_keys=True) + "\n").encode(),
         **_report_images(data, page),
     }
+    for unit in units:
+        files[f"units/{unit.id}.html"] = _html(
+            "unit.html", page=page, unit=unit, root="../../", **common,
+            previous=unit.id - 1 if unit.id > 0 else None, next=unit.id + 1 if unit.id + 1 < len(units) else None)
     return {f"{data.report.slug}/{k}": v for k, v in files.items()}, doc
+
+
+def _html(template: str, **context) -> bytes:
+    return _env().get_template(template).render(**context).encode()
 
 
 def _unit_views(data: ReportData) -> list[UnitView]:
@@ -133,7 +165,7 @@ def _unit_views(data: ReportData) -> list[UnitView]:
             matches=[faces.ids[i] for i in best],
             caption=caption.text if caption else "",
             caption_generated=caption.generated if caption else True,
-            matched_faces=[_face(faces, i) for i in best[:MATCHES_SHOWN]] if u in r.featured else [],
+            matched_faces=[_face(faces, i) for i in best[:MATCHES_SHOWN]],
         ))
     return views
 
@@ -142,7 +174,7 @@ def _face(faces: Faces, i: int) -> dict:
     return {"id": faces.ids[i], "photo": faces.photos[i], "person": faces.persons[i]}
 
 
-def _report_page(data: ReportData, site: SiteSettings, units: list[UnitView]) -> ReportPage:
+def _report_page(data: ReportData, site: SiteSettings, units: list[UnitView], nav: Nav) -> ReportPage:
     s, faces, t = data.report.settings, data.faces, data.trained
     n_in = faces.pixels[0].size
     layers = [{"name": "input", "size": n_in, "what": f"{s.faces.size}x{s.faces.size} grey pixels"}]
@@ -150,7 +182,8 @@ def _report_page(data: ReportData, site: SiteSettings, units: list[UnitView]) ->
                for i, h in enumerate(s.model.hidden)]
     layers += [{"name": "output", "size": n_in, "what": "reconstructed pixels (linear)"}]
     return ReportPage(
-        root="../", site=site, slug=data.report.slug, title=s.title, description=s.description,
+        root="../", nav=nav, grid=_grid_links(data), site=site, slug=data.report.slug, title=s.title,
+        description=s.description,
         date=s.date, narrative=markdown.markdown(data.report.narrative, extensions=["extra", "sane_lists"]),
         photos_total=faces.total, faces=len(faces.ids), people=faces.people,
         detected=sum(faces.detected), skipped=[asdict(k) for k in faces.skipped],
@@ -161,37 +194,56 @@ def _report_page(data: ReportData, site: SiteSettings, units: list[UnitView]) ->
         units=sorted(units, key=lambda v: v.rank), featured=[units[u] for u in data.ranking.featured],
         interpretable=int((data.ranking.face_score >= INTERPRETABLE).sum()),
         interpretable_threshold=INTERPRETABLE, clear_activation=CLEAR_ACTIVATION,
-        build_date=build_date(), version=__version__,
+        build_date=build_date(), version=__version__, trend=_trend_view(data),
     )
 
 
+def _trend_view(data: ReportData) -> dict | None:
+    """Years, and the featured units' prevalence per year with the biggest rise and fall among them."""
+    t = data.trend
+    if t is None:
+        return None
+    rows = [{"id": u, "prevalence": [_round(v) for v in t.prevalence[u]], "change": _round(t.change[u])}
+            for u in data.ranking.featured]
+    by_change = sorted(rows, key=lambda r: (r["change"], r["id"]))
+    years = [{"slug": s, "title": n, "faces": c} for s, n, c in zip(t.years.slugs, t.years.titles, t.faces,
+                                                                    strict=True)]
+    return {"years": years, "rows": rows, "rose": by_change[-1] if rows else None,
+            "fell": by_change[0] if rows else None}
+
+
+def _unit_grid(data: ReportData) -> tuple[np.ndarray, int]:
+    images = plots.weight_images(data.weights, data.report.settings.faces.size)
+    return images, plots.grid_columns(len(images))
+
+
+def _grid_links(data: ReportData) -> list[dict]:
+    images, columns = _unit_grid(data)
+    boxes = plots.grid_layout(images, columns, labels=True).boxes_percent()
+    return [{"id": u, "box": box} for u, box in enumerate(boxes)]
+
+
 def _report_images(data: ReportData, page: ReportPage) -> dict[str, bytes]:
-    size = data.report.settings.faces.size
-    images = plots.weight_images(data.weights, size)
-    shown = data.faces.pixels[:CONTACT_SHEET_MAX]
+    """The report's pictures: unit grid, contact sheet, loss plot, one image per unit, matched faces."""
+    images, columns = _unit_grid(data)
+    shown = plots.thumbnails(data.faces.pixels[:CONTACT_SHEET_MAX], CONTACT_THUMB_PX)
     figures = {
-        "img/units.png": plots.tile_grid(images, plots.grid_columns(len(images)),
-                                         [str(u) for u in range(len(images))]),
-        "img/faces.png": plots.tile_grid(shown, plots.grid_columns(len(shown), 2.0)),
+        "img/units.webp": plots.tile_grid(images, columns, [str(u) for u in range(len(images))]),
+        "img/faces.webp": plots.tile_grid(shown, plots.grid_columns(len(shown), 2.0)),
         "img/loss.png": plots.loss_plot(data.trained.train_loss, data.trained.test_loss),
     }
-    for unit in page.featured:
-        best = data.matches.best[unit.id][:MATCHES_SHOWN]
-        figures[f"img/unit-{unit.id}.png"] = plots.enlarge(images[unit.id], FEATURED_PX)
-        if best:
-            figures[f"img/unit-{unit.id}-matches.png"] = plots.tile_grid(
-                data.faces.pixels[best], 4, scale=max(1, 96 // size))
-    return {path: _png(fig) for path, fig in figures.items()}
+    if page.trend is not None and page.trend["rows"]:
+        figures["img/trend.png"] = plots.trend_plot(
+            [y["title"] for y in page.trend["years"]], {f"unit {r['id']}": r["prevalence"] for r in page.trend["rows"]})
+    figures.update({f"units/{u}.png": Image.fromarray(image, "L") for u, image in enumerate(images)})
+    shown_faces = sorted({i for best in data.matches.best for i in best[:MATCHES_SHOWN]})
+    figures.update({f"faces/{data.faces.ids[i]}.png": Image.fromarray(data.faces.pixels[i], "L")
+                    for i in shown_faces})
+    return {path: _encode(figure, path) for path, figure in figures.items()}
 
 
-def _png(figure) -> bytes:
-    if isinstance(figure, bytes):
-        return figure
-    import io
-
-    buffer = io.BytesIO()
-    figure.save(buffer, format="PNG", optimize=True)
-    return buffer.getvalue()
+def _encode(figure, path: str) -> bytes:
+    return plots.encode(figure, path)
 
 
 def report_json(data: ReportData, page: ReportPage) -> dict:
@@ -215,7 +267,17 @@ def report_json(data: ReportData, page: ReportPage) -> dict:
                               "effects": {k: _round(v, 3) for k, v in c.effects.items()}}
                      for u, c in sorted(data.captions.items())},
         "interpretable_units": page.interpretable,
+        **_trend_json(data),
     }
+
+
+def _trend_json(data: ReportData) -> dict:
+    t = data.trend
+    if t is None:
+        return {}
+    years = [{"slug": s, "title": n, "faces": c} for s, n, c in zip(t.years.slugs, t.years.titles, t.faces,
+                                                                    strict=True)]
+    return {"years": years, "trend": {str(u): [_round(v) for v in t.prevalence[u]] for u in range(len(t.change))}}
 
 
 def _round(value: float, digits: int = 6) -> float:
@@ -225,11 +287,11 @@ def _round(value: float, digits: int = 6) -> float:
 # ---------------------------------------------------------------- index and site
 
 
-def render_index(site: SiteSettings, summaries: list[dict]) -> dict[str, bytes]:
-    """The home page listing every report (newest slug first), and the stylesheet."""
+def render_index(site: SiteSettings, summaries: list[dict], trends: bool = False) -> dict[str, bytes]:
+    """The home page listing every report (newest first), and the stylesheet."""
     reports = sorted(summaries, key=lambda d: (d.get("date", ""), d["slug"]), reverse=True)
     html = _env().get_template("index.html").render(
-        root="", site=site, reports=reports, build_date=build_date(), version=__version__)
+        root="", site=site, reports=reports, trends=trends, build_date=build_date(), version=__version__)
     return {"index.html": html.encode(), "static/style.css": (TEMPLATES / "static" / "style.css").read_bytes()}
 
 
@@ -266,6 +328,15 @@ def check_output(out: Path, keep: list[Path]) -> None:
     if not is_site and any(out.iterdir()):
         raise UserError(f"--out {out}: this folder is not empty and is not a site facetrend built; the build "
                         "would replace it. Fix: choose an empty or new folder, or delete it yourself.")
+
+
+def unchanged(files: dict[str, bytes], out: Path, carry: list[str]) -> bool:
+    """True when ``out`` already holds exactly ``files`` plus the ``carry`` folders."""
+    if not out.is_dir():
+        return False
+    present = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    present = {p for p in present if p.split("/", 1)[0] not in carry}
+    return present == set(files) and all((out / rel).read_bytes() == data for rel, data in files.items())
 
 
 def write_site(files: dict[str, bytes], out: Path, carry: list[str]) -> None:

@@ -1,0 +1,600 @@
+"""Every figure of issue 6 in one command: roofline, training, builds, faces, scale, grid, render, GPU.
+
+Run by hand from the repository root:
+
+    python benchmarks/bench.py [--quick] [--repeat N] [--only SECTION[,SECTION]]
+
+Prints one JSON object on stdout; progress goes to stderr. Every figure is measured in the same run
+as its reference (the ideal training time, the reference loop, one process against all cores), as the
+median of several runs with every sample kept. Nothing in the repository is written: photos, content,
+caches and sites live in temporary folders. The ORL photos are read in place from
+../shared/data/att_faces (or FACETREND_SHARED_DATA, as for bench_build.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from functools import partial
+from pathlib import Path
+
+import bench_build
+
+log = logging.getLogger("bench")
+REPO = Path(__file__).resolve().parents[1]
+SECTIONS = ("roofline", "training", "builds", "faces", "scale", "grid", "render", "gpu")
+TARGETS = {"training_ratio_to_ideal": 2.0, "orl_cold_s": 8.0, "orl_warm_s": 1.0, "scale_cold_s": 300.0,
+           "scale_peak_rss_mb": 2048.0, "grid_s": 1.0, "render_s": 2.0}
+BATCH, PIXELS, UNITS = 100, 64 * 64, 400  # the default model's shapes: batch 100, 64x64 crops, 400 units
+SCALE_SIZES, QUICK_SCALE_SIZES = (2_000, 5_000, 20_000), (2_000, 5_000)
+GPU_SIZES = (20_000, 200_000)
+FACE_CROPS, FACE_SCENES, SCENE_SIDE = 600, 400, 250
+SEED = 6  # every synthetic data set is seeded
+SCALE_INDEX = "---\ntitle: Scale {n}\nphotos: {photos}\n---\n{n} ORL-derived faces, for the scale benchmark.\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr)
+    sys.path.insert(0, str(REPO))  # so `generator` imports even without `pip install -e .`
+    bench_build.orl_photos()  # fail at once if the ORL faces are missing
+    result = {"machine": machine(), "quick": args.quick, "repeat": args.repeat, "targets": TARGETS}
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        ctx = Context(args, Path(tmp))
+        for name in args.only:
+            result[name] = _section(name, ctx)
+    print(json.dumps(result, indent=1))
+    return 0
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="one run per figure (training keeps 3), scale only 2,000 and 5,000 faces")
+    parser.add_argument("--repeat", type=int, default=None, help="runs per figure (default 3; 1 with --quick)")
+    parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections: " + ", ".join(SECTIONS))
+    args = parser.parse_args(argv)
+    args.only = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = sorted(set(args.only) - set(SECTIONS))
+    if unknown or not args.only:
+        parser.error(f"--only: unknown section(s) {', '.join(unknown) or '(none given)'}; "
+                     f"choose from {', '.join(SECTIONS)}")
+    args.repeat = args.repeat if args.repeat is not None else (1 if args.quick else 3)
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    return args
+
+
+def machine() -> dict:
+    """bench_build's machine description, plus what was uncommitted in the measured code."""
+    info = bench_build.machine_info()
+    done = subprocess.run(["git", "status", "--porcelain", "--", "generator", "templates", "benchmarks"],
+                          cwd=REPO, capture_output=True, text=True)
+    return info | {"uncommitted": done.stdout.split("\n")[:-1] if done.returncode == 0 else None}
+
+
+def _section(name: str, ctx: Context) -> dict:
+    log.info("--- %s", name)
+    load = bench_build._load_avg()
+    start = time.perf_counter()
+    out = SECTION_FUNCTIONS[name](ctx)
+    return out | {"load_avg_1m_at_start": load, "section_s": round(time.perf_counter() - start, 1)}
+
+
+class Context:
+    """What several sections share, computed once: the ORL crops, the roofline, the ORL builds."""
+
+    def __init__(self, args: argparse.Namespace, tmp: Path) -> None:
+        self.args, self.tmp = args, tmp
+        self.repeat = args.repeat
+        self._cache: dict[str, object] = {}
+
+    def once(self, key: str, compute):
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
+    def orl_faces(self):
+        return self.once("orl_faces", lambda: _orl_faces(self.tmp / "orl-cache"))
+
+    def roofline(self) -> dict:
+        return self.once("roofline", lambda: roofline(self))
+
+    def orl_builds(self) -> tuple[dict, list[dict]]:
+        return self.once("orl_builds", lambda: bench_build.bench_with_runs("orl", bench_build._orl_content,
+                                                                           self.repeat))
+
+
+def _orl_faces(cache: Path):
+    """The 390 ORL crops at the default 64x64, cropped by generator.faces (cached in a temporary folder)."""
+    from generator import collect, faces
+    from generator.config import FaceSettings
+
+    return faces.find_faces(collect._folder(bench_build.orl_photos()), FaceSettings(), cache, "bench", 0)
+
+
+def _stats(samples: list[float], digits: int = 4) -> dict:
+    return {"median_s": round(statistics.median(samples), digits), "min_s": round(min(samples), digits),
+            "samples_s": [round(s, digits) for s in samples]}
+
+
+def _timed(fn) -> tuple[float, object]:
+    start = time.perf_counter()
+    value = fn()
+    return time.perf_counter() - start, value
+
+
+# ---------------------------------------------------------------- 1. roofline
+
+
+def _products() -> dict:
+    """The matrix products of one training step, as torch runs them (nn.Linear weights are (out, in))."""
+    return {
+        "encoder_forward x@W1.T (100x4096 @ 4096x400)": lambda t: t["x"] @ t["w1"].T,
+        "decoder_forward h@W2.T (100x400 @ 400x4096)": lambda t: t["h"] @ t["w2"].T,
+        "decoder_weight_grad dY.T@h (4096x100 @ 100x400)": lambda t: t["dy"].T @ t["h"],
+        "decoder_input_grad dY@W2 (100x4096 @ 4096x400)": lambda t: t["dy"] @ t["w2"],
+        "encoder_weight_grad dZ.T@x (400x100 @ 100x4096)": lambda t: t["dz"].T @ t["x"],
+    }
+
+
+FORWARD = 2  # the first two products: a forward pass (test loss); all five: a training step
+
+
+def _gflops(product, tensors: dict, calls: int, samples: int) -> list[float]:
+    for _ in range(10):
+        product(tensors)
+    flops = 2 * BATCH * PIXELS * UNITS * calls
+    return [round(flops / _timed(lambda: [product(tensors) for _ in range(calls)])[0] / 1e9, 1)
+            for _ in range(samples)]
+
+
+def roofline(ctx: Context) -> dict:
+    """GFLOP/s of each product of the model's shapes, and the ideal time of the default ORL training."""
+    import torch
+
+    g = torch.Generator().manual_seed(SEED)
+    shapes = {"x": (BATCH, PIXELS), "w1": (UNITS, PIXELS), "h": (BATCH, UNITS), "w2": (PIXELS, UNITS),
+              "dy": (BATCH, PIXELS), "dz": (BATCH, UNITS)}
+    tensors = {k: torch.randn(s, generator=g) for k, s in shapes.items()}
+    samples = 3 if ctx.args.quick else 7
+    rates = {}
+    for name, product in _products().items():
+        rates[name] = {"samples_gflops": _gflops(product, tensors, 50, samples)}
+        rates[name]["median_gflops"] = statistics.median(rates[name]["samples_gflops"])
+        log.info("roofline: %s %.0f GFLOP/s", name, rates[name]["median_gflops"])
+    return {"threads": torch.get_num_threads(), "calls_per_sample": 50, "products": rates,
+            **_ideal(ctx, [r["median_gflops"] for r in rates.values()])}
+
+
+def _ideal(ctx: Context, gflops: list[float]) -> dict:
+    """Training FLOPs of the default ORL run over the measured rates: the ideal training time."""
+    from generator.config import ModelSettings
+    from generator.train import split_by_person
+
+    s, found = ModelSettings(), ctx.orl_faces()
+    test = int(split_by_person(found.persons, s.test_fraction, s.seed).sum())
+    train = len(found.persons) - test
+    per_face = 2 * PIXELS * UNITS  # one product, one face
+    seconds_per_face_step = sum(per_face / (r * 1e9) for r in gflops)  # all five products
+    seconds_per_face_eval = sum(per_face / (r * 1e9) for r in gflops[:FORWARD])
+    flops = {"train": s.epochs * train * per_face * len(gflops), "test": s.epochs * test * per_face * FORWARD}
+    ideal = s.epochs * (train * seconds_per_face_step + test * seconds_per_face_eval)
+    return {"train_faces": train, "test_faces": test, "epochs": s.epochs,
+            "flops": flops | {"total": sum(flops.values())},
+            "training_gflops": round(sum(flops.values()) / ideal / 1e9, 1), "ideal_s": round(ideal, 4)}
+
+
+# ---------------------------------------------------------------- 2. training
+
+
+def training(ctx: Context) -> dict:
+    """generator.train.fit on the 390 ORL crops, and a plain reference loop, interleaved, after one warm-up each."""
+    import torch
+
+    from generator import train
+    from generator.config import ModelSettings
+
+    s, found = ModelSettings(), ctx.orl_faces()
+    mask = train.split_by_person(found.persons, s.test_fraction, s.seed)
+    x = torch.from_numpy(found.pixels.reshape(len(found.pixels), -1))
+    ideal = ctx.roofline()["ideal_s"]
+    runs = {"fit": lambda: _fit_losses(train.fit(x, mask, s, "cpu")), "reference": lambda: reference_fit(x, mask, s)}
+    samples = _interleaved(runs, max(3, ctx.repeat))
+    out = {"faces": len(x), "train_faces": int((~mask).sum()), "test_faces": int(mask.sum()),
+           "settings": {"hidden": s.hidden, "epochs": s.epochs, "batch_size": s.batch_size, "dropout": s.dropout},
+           "ideal_s": ideal, "target_ratio_to_ideal": TARGETS["training_ratio_to_ideal"]}
+    for name, (seconds, losses) in samples.items():
+        out[name] = _stats(seconds) | {"ratio_to_ideal": round(statistics.median(seconds) / ideal, 2),
+                                       "final_train_loss": losses[0][-1], "final_test_loss": losses[1][-1]}
+    out["ratio_to_ideal"] = out["fit"]["ratio_to_ideal"]
+    out["meets_target"] = out["ratio_to_ideal"] <= TARGETS["training_ratio_to_ideal"]
+    out["speedup_over_reference"] = round(out["reference"]["median_s"] / out["fit"]["median_s"], 2)
+    out["loss_curves_max_rel_diff"] = _max_rel_diff(samples["fit"][1], samples["reference"][1])
+    return out
+
+
+def _fit_losses(fitted: tuple) -> tuple[list[float], list[float]]:
+    _, train_loss, test_loss = fitted
+    return train_loss, test_loss
+
+
+def _interleaved(runs: dict, repeat: int) -> dict:
+    """One warm-up each, then `repeat` rounds of every run in turn: {name: (seconds, last value)}."""
+    for name, fn in runs.items():
+        log.info("training: warm-up %s (%.2f s)", name, _timed(fn)[0])
+    seconds, values = {name: [] for name in runs}, {}
+    for i in range(repeat):
+        for name, fn in runs.items():
+            t, values[name] = _timed(fn)
+            seconds[name].append(t)
+            log.info("training: %s run %d/%d %.2f s", name, i + 1, repeat, t)
+    return {name: (seconds[name], values[name]) for name in runs}
+
+
+def _max_rel_diff(a: tuple[list[float], list[float]], b: tuple[list[float], list[float]]) -> float:
+    pairs = [(u, v) for curve_a, curve_b in zip(a, b, strict=True) for u, v in zip(curve_a, curve_b, strict=True)]
+    return max((abs(u - v) / max(abs(v), 1e-12) for u, v in pairs), default=0.0)
+
+
+def reference_fit(x_uint8, test_mask, s) -> tuple[list[float], list[float]]:
+    """A plain PyTorch loop: float data made once, unfused AdamW (foreach=False), same seeds and batch order."""
+    import torch
+
+    from generator.model import Autoencoder
+
+    x = x_uint8.float() / 255
+    train_x, test_x = x[torch.from_numpy(~test_mask)], x[torch.from_numpy(test_mask)]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(s.seed)
+        model = Autoencoder(x.shape[1], s.hidden, s.activation, s.dropout)
+        if s.center:
+            model.mean.copy_(train_x.mean(dim=0))
+        opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay, foreach=False)
+        gen = torch.Generator().manual_seed(s.seed)
+        train_loss, test_loss = [], []
+        for _ in range(s.epochs):
+            train_loss.append(_reference_epoch(model, opt, train_x, s.batch_size, gen))
+            model.eval()
+            with torch.no_grad():
+                test_loss.append(torch.nn.functional.mse_loss(model(test_x), test_x).item())
+    return train_loss, test_loss
+
+
+def _reference_epoch(model, opt, x, batch_size: int, gen) -> float:
+    import torch
+
+    model.train()
+    order, total = torch.randperm(len(x), generator=gen), 0.0
+    for start in range(0, len(x), batch_size):
+        batch = x[order[start:start + batch_size]]
+        loss = torch.nn.functional.mse_loss(model(batch), batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        total += loss.item() * len(batch)
+    return total / len(x)
+
+
+# ---------------------------------------------------------------- 3. builds and 6b. render
+
+
+def builds(ctx: Context) -> dict:
+    """bench_build's demo and ORL cold/warm builds, judged against this issue's targets."""
+    orl, _ = ctx.orl_builds()
+    demo = bench_build.bench("demo", bench_build._demo_content, ctx.repeat)
+    for kind in ("cold", "warm"):
+        target = TARGETS[f"orl_{kind}_s"]
+        orl[kind].update(target_s=target, meets_target=orl[kind]["median_s"] < target)
+    return {"repeat": ctx.repeat, "demo": demo, "orl": orl}
+
+
+def render(ctx: Context) -> dict:
+    """generator.render.render_report's seconds: the `render` stage of every ORL build, cold and warm."""
+    _, runs = ctx.orl_builds()
+    out = {"what": "render stage of the ORL builds (last-build.json)", "target_s": TARGETS["render_s"]}
+    for kind in ("cold", "warm"):
+        out[kind] = _stats([r[kind][1]["timings"]["render"] for r in runs])
+    samples = [r[k][1]["timings"]["render"] for r in runs for k in ("cold", "warm")]
+    out["median_s"] = round(statistics.median(samples), 4)
+    out["meets_target"] = out["median_s"] < TARGETS["render_s"]
+    return out
+
+
+# ---------------------------------------------------------------- ORL-derived photos (4 and 5)
+
+
+def orl_images() -> list[tuple[str, object]]:
+    """(person, grey image) of every ORL photo, in path order."""
+    import cv2
+
+    root = bench_build.orl_photos()
+    return [(p.parent.name, cv2.imread(str(p), cv2.IMREAD_GRAYSCALE)) for p in sorted(root.glob("s*/*.pgm"))]
+
+
+def _variant(image, rng):
+    """An ORL crop flipped or not, rolled by -3..3 px each way, and 20 grey levels brighter or darker at most."""
+    import numpy as np
+
+    out = image[:, ::-1] if rng.random() < 0.5 else image
+    out = np.roll(out, (int(rng.integers(-3, 4)), int(rng.integers(-3, 4))), axis=(0, 1))
+    return np.clip(out.astype(np.int16) + int(rng.integers(-20, 21)), 0, 255).astype(np.uint8)
+
+
+def write_variants(folder: Path, n: int, originals: list, seed: int = SEED) -> Path:
+    """``n`` distinct ORL variants as PGM files in folder/<person>/, seeded: the same files every run."""
+    import cv2
+    import numpy as np
+
+    rng, seen, i = np.random.default_rng(seed), set(), 0
+    while len(seen) < n:
+        person, image = originals[i % len(originals)]
+        i += 1
+        image = _variant(image, rng)
+        key = hashlib.sha256(image.tobytes()).digest()
+        if key in seen:
+            continue
+        seen.add(key)
+        path = folder / person / f"{len(seen):06d}.pgm"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(path), image)
+    return folder
+
+
+def write_scenes(folder: Path, n: int, originals: list, seed: int = SEED) -> dict[str, tuple]:
+    """``n`` 250x250 PNG scenes (a blurred noisy gradient, an ORL face pasted in): path -> face box (x, y, w, h)."""
+    import cv2
+    import numpy as np
+
+    rng, boxes = np.random.default_rng(seed), {}
+    for i in range(n):
+        person, face = originals[i % len(originals)]
+        background = rng.random((SCENE_SIDE, SCENE_SIDE)) * 60 + np.linspace(60, 160, SCENE_SIDE)[None, :]
+        scene = cv2.GaussianBlur(background.astype(np.uint8), (0, 0), 3)
+        scale = float(rng.uniform(1.2, 1.8))
+        f = cv2.resize(face, None, fx=scale, fy=scale)
+        x, y = int(rng.integers(0, SCENE_SIDE - f.shape[1] + 1)), int(rng.integers(0, SCENE_SIDE - f.shape[0] + 1))
+        scene[y:y + f.shape[0], x:x + f.shape[1]] = f
+        path = folder / person / f"scene{i:04d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(path), scene)
+        boxes[path.relative_to(folder).as_posix()] = (x, y, f.shape[1], f.shape[0])
+    return boxes
+
+
+# ---------------------------------------------------------------- 4. faces
+
+
+def faces_section(ctx: Context) -> dict:
+    """Face-stage photos/s with one process and all cores: ORL-derived crops, and scenes that need detection."""
+    originals = ctx.once("orl_images", orl_images)
+    root = ctx.tmp / "faces"
+    write_variants(root / "crops", FACE_CROPS, originals)
+    boxes = write_scenes(root / "scenes", FACE_SCENES, originals)
+    return {"cpu_count": os.cpu_count(),
+            "crops": {"what": f"{FACE_CROPS} distinct ORL-derived 92x112 PGM crops: decode, centre square, resize"}
+            | _throughput("crops", root / "crops", ctx.repeat),
+            "scenes": {"what": f"{FACE_SCENES} {SCENE_SIDE}x{SCENE_SIDE} PNG scenes, one ORL face pasted in each: "
+                               "decode, Haar detection, crop, resize", "detector_box_on_pasted_face":
+                       _on_face(root / "scenes", boxes)} | _throughput("scenes", root / "scenes", ctx.repeat)}
+
+
+def _find(collection, cache: Path, jobs: int):
+    from generator import faces
+    from generator.config import FaceSettings
+
+    return faces.find_faces(collection, FaceSettings(), cache, "bench", jobs)
+
+
+def _throughput(label: str, folder: Path, repeat: int) -> dict:
+    """find_faces with jobs=1 and jobs=0 (all cores), alternating which goes first, a fresh empty cache each run."""
+    from generator import collect
+
+    collection = collect._folder(folder)
+    n, seconds, found = len(collection.photos), {1: [], 0: []}, {}
+    for i in range(repeat):
+        for jobs in (1, 0) if i % 2 == 0 else (0, 1):
+            with tempfile.TemporaryDirectory(prefix="faces-cache-") as cache:
+                t, result = _timed(partial(_find, collection, Path(cache), jobs))
+            seconds[jobs].append(t)
+            found[jobs] = {"faces": len(result.ids), "detected": sum(result.detected)}
+            log.info("faces: %s jobs=%d run %d/%d %.2f s (%.0f photos/s)", label, jobs, i + 1, repeat, t, n / t)
+    out = {"photos": n}
+    for jobs, name in ((1, "jobs_1"), (0, "jobs_all")):
+        out[name] = _stats(seconds[jobs]) | found[jobs]
+        out[name]["photos_per_s"] = round(n / out[name]["median_s"], 1)
+    out["speedup_all_cores"] = round(out["jobs_1"]["median_s"] / out["jobs_all"]["median_s"], 2)
+    return out
+
+
+def _on_face(folder: Path, boxes: dict[str, tuple]) -> str:
+    """How many scenes the detector's box centre falls inside the pasted face (checks the scenes are fair)."""
+    import cv2
+
+    from generator import faces
+    from generator.config import FaceSettings
+
+    detector, hits = faces._Detector(FaceSettings()), 0
+    for rel, (x, y, w, h) in boxes.items():
+        box = detector.largest_face(cv2.imread(str(folder / rel), cv2.IMREAD_GRAYSCALE))
+        hits += box is not None and x <= box[0] + box[2] / 2 <= x + w and y <= box[1] + box[3] / 2 <= y + h
+    return f"{hits} of {len(boxes)}"
+
+
+# ---------------------------------------------------------------- 5. scale
+
+
+CHILD = """
+import json, resource, sys, time
+from functools import partial
+from pathlib import Path
+sys.path.insert(0, sys.argv[2])
+from generator.build import BuildOptions, build
+root = Path(sys.argv[1])
+start = time.perf_counter()
+result = build(BuildOptions(content=root / "content", out=root / "site", cache=root / "cache"))
+seconds = time.perf_counter() - start
+print(json.dumps({"build_s": seconds, "faces": result.reports[0]["photos"]["faces"],
+                  "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                  "workers_peak_rss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
+"""
+
+
+def scale(ctx: Context) -> dict:
+    """Cold builds of 2,000 / 5,000 / 20,000 ORL-derived faces in fresh processes, then a warm rebuild of the last."""
+    sizes = QUICK_SCALE_SIZES if ctx.args.quick else SCALE_SIZES
+    originals = ctx.once("orl_images", orl_images)
+    out = {"what": "cold builds with default settings, each in a fresh `python -c` process; one run per size",
+           "sizes": {}}
+    for n in sizes:
+        root = ctx.tmp / f"scale-{n}"
+        _scale_content(root, n, originals)
+        out["sizes"][str(n)] = _child_build(root, n, "cold")
+    out["warm"] = _child_build(root, sizes[-1], "warm") | {"faces_in_set": sizes[-1]}
+    out["growth"] = _growth(out["sizes"])
+    return out | _scale_verdict(out["sizes"])
+
+
+def _scale_content(root: Path, n: int, originals: list) -> None:
+    log.info("scale: writing %d ORL variants", n)
+    photos = write_variants(root / "photos", n, originals)
+    (root / "content" / "scale").mkdir(parents=True)
+    (root / "content" / "site.toml").write_bytes((REPO / "content" / "site.toml").read_bytes())
+    (root / "content" / "scale" / "index.md").write_text(SCALE_INDEX.format(n=n, photos=photos), encoding="utf-8")
+
+
+def _child_build(root: Path, n: int, kind: str) -> dict:
+    """One build in a fresh process: its seconds, peak RSS and its workers' peak, and last-build.json."""
+    log.info("scale: %s build of %d faces", kind, n)
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", CHILD, str(root), str(REPO)], capture_output=True, text=True)
+    process_s = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"{kind} build of {n} faces failed:\n{done.stderr[-3000:]}")
+    child = json.loads(done.stdout.strip().splitlines()[-1])
+    (record,) = json.loads((root / "cache" / "last-build.json").read_text())["reports"].values()
+    peak, workers = child["peak_rss_kb"] / 1024, child["workers_peak_rss_kb"] / 1024
+    log.info("scale: %d faces %s: %.1f s, peak RSS %.0f MB (workers %.0f MB)", n, kind, process_s, peak, workers)
+    return {"faces": child["faces"], "process_s": round(process_s, 2), "build_s": round(child["build_s"], 2),
+            "peak_rss_mb": round(peak, 1), "workers_peak_rss_mb": round(workers, 1),
+            "s_per_1000_faces": round(process_s / n * 1000, 3), "mb_per_1000_faces": round(peak / n * 1000, 1),
+            "timings_s": record["timings"], "cached": record["cached"]}
+
+
+def _growth(sizes: dict[str, dict]) -> list[dict]:
+    """Between consecutive sizes: extra seconds and extra MB of peak RSS per 1,000 extra faces."""
+    steps = []
+    for a, b in zip(list(sizes), list(sizes)[1:], strict=False):
+        extra = (int(b) - int(a)) / 1000
+        steps.append({"from": int(a), "to": int(b),
+                      "s_per_1000_extra_faces": round((sizes[b]["process_s"] - sizes[a]["process_s"]) / extra, 3),
+                      "mb_per_1000_extra_faces": round((sizes[b]["peak_rss_mb"] - sizes[a]["peak_rss_mb"]) / extra, 1)})
+    return steps
+
+
+def _scale_verdict(sizes: dict[str, dict]) -> dict:
+    if "20000" not in sizes:
+        return {"meets_target": None, "note": "targets are for 20,000 faces, not run with --quick"}
+    big = sizes["20000"]
+    workers_bound = big["peak_rss_mb"] + (os.cpu_count() or 1) * big["workers_peak_rss_mb"]
+    return {"target_s": TARGETS["scale_cold_s"], "target_peak_rss_mb": TARGETS["scale_peak_rss_mb"],
+            "meets_time_target": big["process_s"] < TARGETS["scale_cold_s"],
+            "meets_rss_target": big["peak_rss_mb"] < TARGETS["scale_peak_rss_mb"],
+            "main_plus_workers_upper_bound_mb": round(workers_bound, 1),
+            "meets_target": big["process_s"] < TARGETS["scale_cold_s"]
+            and big["peak_rss_mb"] < TARGETS["scale_peak_rss_mb"]}
+
+
+# ---------------------------------------------------------------- 6a. grid
+
+
+def _unit_grid(weights, size: int):
+    """The unit grid as render.py composes it: weight images, tiled with a label above each."""
+    from generator import plots
+
+    images = plots.weight_images(weights, size)
+    return plots.tile_grid(images, plots.grid_columns(len(images)), [str(u) for u in range(len(images))])
+
+
+def _png(picture) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def grid(ctx: Context) -> dict:
+    """Seconds to compose the grid of 1,000 64x64 units; the PNG encoding render.py adds is timed apart."""
+    import numpy as np
+
+    weights = np.random.default_rng(SEED).standard_normal((1000, PIXELS)).astype(np.float32)
+    compose, encode = [], []
+    for _ in range(max(5, ctx.repeat)):
+        t, picture = _timed(partial(_unit_grid, weights, 64))
+        compose.append(t)
+        encode.append(_timed(partial(_png, picture))[0])
+    out = {"units": 1000, "size": 64, "picture_px": list(picture.size), "target_s": TARGETS["grid_s"]}
+    out |= _stats(compose) | {"png_encode": _stats(encode)}
+    return out | {"meets_target": out["median_s"] < TARGETS["grid_s"]}
+
+
+# ---------------------------------------------------------------- 7. GPU
+
+
+def gpu(ctx: Context) -> dict:
+    """The default training on CUDA for 20,000 and 200,000 synthetic faces, when torch sees a GPU."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return {"skipped": "no CUDA device"}
+    out = {"device": torch.cuda.get_device_name(0), "cuda": torch.version.cuda, "data": "uniform random uint8"}
+    return out | {str(n): device_training(n, "cuda", ctx.repeat) for n in GPU_SIZES}
+
+
+def device_training(n: int, device: str, repeat: int) -> dict:
+    """generator.train.fit with default settings on ``n`` synthetic 64x64 faces of 1,000 persons, on ``device``."""
+    import torch
+
+    from generator import train
+    from generator.config import ModelSettings
+
+    s = ModelSettings()
+    x = torch.randint(0, 256, (n, PIXELS), dtype=torch.uint8, generator=torch.Generator().manual_seed(SEED))
+    mask = train.split_by_person([f"p{i % 1000}" for i in range(n)], s.test_fraction, s.seed)
+    train.fit(x[:1000], mask[:1000], ModelSettings(epochs=1), device)  # warm-up: context, kernels, allocator
+    seconds = []
+    for i in range(repeat):
+        seconds.append(_timed(partial(_synced_fit, x, mask, s, device))[0])
+        log.info("gpu: %d faces run %d/%d %.2f s", n, i + 1, repeat, seconds[-1])
+    test = int(mask.sum())
+    flops = s.epochs * 2 * PIXELS * UNITS * ((n - test) * len(_products()) + test * FORWARD)
+    return {"faces": n, "train_faces": n - test, **_stats(seconds, 3),
+            "tflops": round(flops / statistics.median(seconds) / 1e12, 2)}
+
+
+def _synced_fit(x, mask, settings, device: str):
+    import torch
+
+    from generator import train
+
+    fitted = train.fit(x, mask, settings, device)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return fitted
+
+
+SECTION_FUNCTIONS = {"roofline": lambda ctx: ctx.roofline(), "training": training, "builds": builds,
+                     "faces": faces_section, "scale": scale, "grid": grid, "render": render, "gpu": gpu}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
