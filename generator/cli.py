@@ -54,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--smoke", action="store_true", help="at most 2 epochs: a fast preview of the real path")
     b.add_argument("--jobs", type=_jobs, default=0, metavar="N",
                    help="processes that crop faces (default 0: one per core)")
+    b.add_argument("--base-url", metavar="URL",
+                   help="where the site will be published, overriding site.toml (feed and sitemap URLs)")
     b.set_defaults(command=_build)
 
     s = sub.add_parser("serve", parents=[common], help="serve the built site at http://127.0.0.1:8000")
@@ -95,11 +97,15 @@ def _build(args: argparse.Namespace) -> int:
     from .build import BuildOptions, build
 
     start = time.perf_counter()
-    options = BuildOptions(args.content, args.out, args.cache, args.report, args.retrain, args.smoke, args.jobs)
+    options = BuildOptions(args.content, args.out, args.cache, args.report, args.retrain, args.smoke, args.jobs,
+                           args.base_url)
     result = build(options)
     for doc in result.reports:
         _summarise(doc, result.record["reports"][doc["slug"]])
-    log.info("built %s in %.1f s", args.out, time.perf_counter() - start)
+    if result.written:
+        log.info("built %s in %.1f s", args.out, time.perf_counter() - start)
+    else:
+        log.info("nothing changed; %s is up to date (%.1f s)", args.out, time.perf_counter() - start)
     return 0
 
 

@@ -65,3 +65,21 @@ def tree_bytes(root: Path) -> dict[str, bytes]:
 
 def noise_images(n: int, size: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (n, size, size), dtype=np.uint8)
+
+
+def two_years(root: Path, att: Path) -> Path:
+    """A content folder with reports 2025 and 2026 (different ORL people), tiny models."""
+    content = root / "content"
+    people = sorted(p for p in att.iterdir() if p.is_dir())
+    for year, group in (("2025", people[:4]), ("2026", people[4:9])):
+        folder = write_report(content, year, f"title: Contest {year}\ndate: {year}-06-01\nfeatured: 2\n"
+                              + SMALL_MODEL, f"Contestants of {year}.\n")
+        for person in group:
+            (folder / "photos" / person.name).mkdir(parents=True)
+            for photo in sorted(person.glob("*.pgm"))[:5]:
+                shutil.copy(photo, folder / "photos" / person.name / photo.name)
+    (content / "site.toml").write_text(
+        'title = "Beauty contest faces"\nbase_url = "https://example.github.io/faces/"\nlanguage = "ja"\n'
+        '[trends]\nfeatured = 2\n[trends.faces]\nsize = 16\n[trends.model]\nhidden = [12]\nepochs = 3\n',
+        encoding="utf-8")
+    return content

@@ -1,0 +1,154 @@
+"""The built sites in a real browser: Debian's chromium driven by Playwright, served on 127.0.0.1.
+
+Screenshots of the index and a report are saved in test-artifacts/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urljoin, urlparse
+from urllib.request import urlopen
+
+import pytest
+
+from generator.build import BuildOptions, build
+
+from ..conftest import REPO, two_years
+
+CHROMIUM = os.environ.get("FACETREND_CHROMIUM", "/usr/bin/chromium")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARTIFACTS = REPO / "test-artifacts"
+
+if not Path(CHROMIUM).exists():
+    if os.environ.get("CI"):
+        raise RuntimeError(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium for these tests")
+    pytest.skip(f"no chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, att_faces: Path):
+    """The demo (smoke mode) and a two-year site, served from one folder on a free port."""
+    root = tmp_path_factory.mktemp("served")
+    build(BuildOptions(content=REPO / "content", out=root / "demo", cache=root / "cache-demo", smoke=True))
+    content = two_years(tmp_path_factory.mktemp("years"), att_faces)
+    build(BuildOptions(content=content, out=root / "years", cache=root / "cache-years"))
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    page = context.new_page()
+    page.errors = []
+    page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    yield page
+    context.close()
+
+
+def _open(page, url: str) -> None:
+    """Load a page with every lazy image loaded, and check: no console errors, every image decoded."""
+    response = page.goto(url)
+    assert response is not None and response.ok, url
+    page.evaluate("document.querySelectorAll('img[loading=lazy]').forEach(i => i.loading = 'eager')")
+    page.wait_for_function("Array.from(document.images).every(i => i.complete)")
+    broken = page.evaluate("Array.from(document.images).filter(i => !(i.naturalWidth > 0)).map(i => i.src)")
+    assert broken == [], f"{url}: images that did not load: {broken}"
+    assert page.errors == [], f"{url}: console errors {page.errors}"
+    assert page.evaluate("Array.from(document.images).every(i => i.alt.trim().length > 0)"), f"{url}: alt text"
+
+
+def _links(page, base: str) -> set[str]:
+    hrefs = page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)")
+    return {h.split("#")[0] for h in hrefs if urlparse(h).netloc == urlparse(base).netloc}
+
+
+def _crawl(page, start: str, browse: int) -> int:
+    """Follow every internal link from ``start``: HTML pages in the browser (unit pages beyond the
+    first ``browse`` pages, and files such as report.json and feed.xml, by HTTP)."""
+    seen, queue, opened = {start}, [start], 0
+    while queue:
+        url = queue.pop(0)
+        unit_page = "/units/" in url
+        if url.endswith(".html") and (opened < browse or not unit_page):
+            _open(page, url)
+            opened += 1
+            new = _links(page, start) - seen
+        else:
+            with urlopen(url) as r:  # it must exist
+                assert r.status == 200 and r.read(), url
+            new = set()
+        seen |= new
+        queue += sorted(new)
+    return len(seen)
+
+
+def test_demo_every_link_every_image_no_errors(server: str, page):
+    count = _crawl(page, urljoin(server, "/demo/index.html"), browse=40)
+    assert count > 400  # index, report, 400 unit pages, report.json and feed links
+
+
+def test_two_year_site_every_page_in_the_browser(server: str, page):
+    count = _crawl(page, urljoin(server, "/years/index.html"), browse=10_000)
+    assert count >= 1 + 3 * (1 + 12)  # index, and each report and trends page with its 12 unit pages
+
+
+def test_unit_pages_open_from_the_grid(server: str, page):
+    _open(page, urljoin(server, "/demo/demo/index.html"))
+    page.click('.unit-grid a[aria-label="Unit 27"]')
+    page.wait_for_load_state()
+    assert page.url.endswith("/demo/demo/units/27.html")
+    assert page.inner_text("h1") == "Unit 27"
+
+
+def test_screenshots_of_the_index_and_a_report(server: str, page):
+    ARTIFACTS.mkdir(exist_ok=True)
+    for name, path in (("index", "/years/index.html"), ("report", "/demo/demo/index.html"),
+                       ("trends", "/years/trends/index.html")):
+        _open(page, urljoin(server, path))
+        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+        assert (ARTIFACTS / f"{name}.png").stat().st_size > 10_000
+
+
+def test_phone_width_has_no_horizontal_scroll(server: str, browser):
+    context = browser.new_context(viewport={"width": 375, "height": 800})
+    page = context.new_page()
+    page.goto(urljoin(server, "/demo/demo/index.html"))
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    context.close()
+
+
+def test_report_page_weight_is_under_3_mb(server: str, page):
+    sizes = []
+    page.on("response", lambda r: sizes.append(len(r.body())) if r.ok else None)
+    _open(page, urljoin(server, "/demo/demo/index.html"))
+    assert sum(sizes) < 3_000_000
+
+
+def test_artifacts_folder_is_ignored_by_git():
+    assert "test-artifacts/" in (REPO / ".gitignore").read_text()
+    shutil.rmtree(ARTIFACTS / "nothing", ignore_errors=True)
