@@ -113,7 +113,9 @@ class ReportSettings:
 
     title: str = _opt("", "Report title; defaults to the folder name.")
     description: str = _opt("", "One-sentence summary shown on the index page.")
-    date: str = _opt("", "Date shown on the report (free text, e.g. 2026-11-01).")
+    date: str = _opt(
+        "", "Date of the report, best as YYYY-MM-DD: shown on it, orders the reports, dates its feed entry."
+    )
     photos: str = _opt(
         "photos",
         "A folder of photos with one subfolder per person (relative to the "

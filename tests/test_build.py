@@ -219,6 +219,8 @@ def test_new_scaffolds_a_report_that_loads_with_the_defaults(tmp_path: Path):
 
     report = config.load_report(tmp_path / "content" / "2027", config.SiteSettings())
     assert report.settings.title == "2027" and report.settings.model.hidden == [400]
+    assert report.settings == config.ReportSettings(title="2027", date=report.settings.date)  # the defaults
+    assert len(report.settings.date) == 10 and "Write the story" in report.narrative
     assert main(["new", "2027", "--content", str(tmp_path / "content")]) == 2
 
 
