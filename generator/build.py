@@ -101,7 +101,8 @@ def crop_faces(report: config.Report, settings: config.FaceSettings, options: Bu
     with clock.stage("collect"):
         photos = collect.collect(report)
     with clock.stage("faces"):
-        return faces.find_faces(photos, settings, options.cache, str(report.source), options.jobs)
+        return faces.find_faces(photos, settings, options.cache, str(report.source), options.jobs,
+                                frozenset(report.settings.exclude), report.folder)
 
 
 def compute_report(report: config.Report, options: BuildOptions, clock: _Clock) -> render.ReportData:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from .errors import UserError
 log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".pgm", ".ppm", ".pbm", ".tif", ".tiff"}
+    {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".pgm", ".ppm", ".pbm", ".tif", ".tiff"}
 )
 LFW_FACES = 100  # skimage.data.lfw_subset(): the first 100 images are faces, the rest are not
 
@@ -51,14 +52,40 @@ class Photo:
 class Collection:
     photos: list[Photo]
     skipped: list[Skipped]
+    people: dict[str, dict[str, str]] = field(default_factory=dict)  # person -> name and profile (people.csv)
+    excluded: int = 0  # photos left out by `exclude` / `exclude_people`: counted, never named
 
 
 def collect(report: Report) -> Collection:
-    """Every photo of the report, sorted, plus the files that are not photos."""
+    """Every photo of the report, sorted, plus the files that are not photos, minus the excluded."""
+    found = _photos(report)
+    people = read_people(report)
+    return _exclude(Collection(found.photos, found.skipped, people), report)
+
+
+def _exclude(found: Collection, report: Report) -> Collection:
+    """Drop excluded people and photos; nothing about them survives but a count."""
+    people, paths = set(report.settings.exclude_people), set(report.settings.exclude)
+
+    def out(path: str, person: str | None) -> bool:
+        return person in people or path in paths or path.split("/", 1)[0] in people
+
+    photos = [p for p in found.photos if not out(p.source, p.person)]
+    skipped = [s for s in found.skipped if not out(s.path, None)]
+    kept = {k: v for k, v in found.people.items() if k not in people}
+    excluded = len(found.photos) + len(found.skipped) - len(photos) - len(skipped)
+    return Collection(photos, skipped, kept, excluded)
+
+
+def photos_root(report: Report) -> Path:
+    return (report.folder / report.settings.photos).resolve()
+
+
+def _photos(report: Report) -> Collection:
     spec = report.settings.photos
     if spec.startswith(BUILTIN_PREFIX):
         return _builtin(spec[len(BUILTIN_PREFIX):])
-    root = (report.folder / spec).resolve()
+    root = photos_root(report)
     if not root.is_dir():
         raise UserError(
             f"{report.source}: setting `photos` points to {spec!r}, which is not a folder "
@@ -82,6 +109,42 @@ def _folder(root: Path) -> Collection:
         photos.append(Photo(rel.as_posix(), person, path=path))
     log.info("collected %d photos from %s (%d other files skipped)", len(photos), root.name, len(skipped))
     return Collection(photos, skipped)
+
+
+PEOPLE_CSV = "people.csv"
+
+
+def read_people(report: Report) -> dict[str, dict[str, str]]:
+    """content/<report>/people.csv: person (folder name), name, any profile columns; photo_url is not profile."""
+    rows = _people_rows(report)
+    people: dict[str, dict[str, str]] = {}
+    for row in rows:
+        profile = people.setdefault(row["person"], {})
+        for key, value in row.items():
+            if key not in ("person", "photo_url") and value and key not in profile:
+                profile[key] = value
+    return people
+
+
+def photo_urls(report: Report) -> list[tuple[str, str]]:
+    """(person, url) for every photo_url in people.csv: the manifest `facetrend fetch` downloads."""
+    return [(row["person"], url) for row in _people_rows(report)
+            for url in (row.get("photo_url") or "").split() if url]
+
+
+def _people_rows(report: Report) -> list[dict[str, str]]:
+    path = report.folder / PEOPLE_CSV
+    if not path.is_file():
+        return []
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            reader = csv.DictReader(f)
+            if "person" not in (reader.fieldnames or []):
+                raise UserError(f"{path}: has no `person` column. Fix: make the first line a header such as "
+                                "person,name,university,photo_url (person = the photo folder's name).")
+            return [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in reader if row.get("person")]
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise UserError(f"{path}: cannot be read as CSV ({exc}). Fix: save it as UTF-8 CSV.") from None
 
 
 def _builtin(name: str) -> Collection:

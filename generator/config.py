@@ -62,6 +62,32 @@ class FaceSettings:
     margin: float = _opt(
         0.2, "Extra border around a detected face box, as a fraction of its size.", min=0.0, max=1.0
     )
+    detector: Literal["haar", "yunet"] = _opt(
+        "haar", "Face detector: OpenCV's Haar cascade, or YuNet (needs `yunet_model`)."
+    )
+    yunet_model: str = _opt(
+        "", "Path to a YuNet ONNX model file (face_detection_yunet_*.onnx), relative to the report folder."
+    )
+    verify_eyes: bool = _opt(
+        True, "Haar: keep a detected face only when an eye is found in its upper part (drops false positives)."
+    )
+    align: bool = _opt(True, "Rotate a face so its eyes are level when both eyes are found.")
+    keep: Literal["largest", "all"] = _opt(
+        "largest", "Faces kept from a photo with several: the largest, or all of at least `min_face` pixels."
+    )
+    equalize: Literal["none", "histogram", "clahe"] = _opt(
+        "histogram", "Contrast of each crop: as it is, histogram-equalised, or CLAHE (local equalisation)."
+    )
+    max_pixels: int = _opt(
+        50_000_000, "Photos declaring more pixels than this are skipped unread (decompression bombs).", min=1
+    )
+    near_duplicate_bits: int = _opt(
+        10,
+        "Photos whose 256-bit perceptual hashes differ in at most this many bits count once "
+        "(0: only identical files). Resized or recompressed copies differ in about 10 or fewer.",
+        min=0,
+        max=64,
+    )
 
 
 @dataclass(frozen=True)
@@ -125,6 +151,17 @@ class ReportSettings:
     featured: int = _opt(3, "How many of the most face-like units the report features.", min=0)
     matches: int = _opt(
         12, "How many best-matching faces are listed for every unit.", min=1, max=1000
+    )
+    exclude: list[str] = _opt(
+        [], "Face ids or photo paths (relative to the photos folder) left out of training and every page."
+    )
+    exclude_people: list[str] = _opt(
+        [], "People (photo folder names) left out of training and every page: a takedown is one line."
+    )
+    publish_photos: Literal["full", "crops", "none"] = _opt(
+        "crops",
+        "What the site shows of individual people: face crops (crops), crops and thumbnails of photos "
+        "without a face (full), or no individual face at all, only unit images and composites (none).",
     )
     captions: dict[int, str] = _opt(
         {}, "Your own caption per unit id, replacing the generated one (e.g. `17: long hair`); "
@@ -360,6 +397,7 @@ def load_report(folder: Path, site: SiteSettings) -> Report:
     merged = _deep_merge(site.defaults, front)
     settings = _build(ReportSettings, merged, str(source))
     _check_captions(settings, source)
+    _check_yunet(settings, folder, source)
     if not settings.title:
         settings = dataclasses.replace(settings, title=slug)
     _check_photos_setting(settings.photos, source)
@@ -374,6 +412,19 @@ def _check_captions(settings: ReportSettings, source: Path) -> None:
                 f"{source}: setting `captions.{unit}` names a unit the model does not have. "
                 f"Fix: use a unit id from 0 to {units - 1} (the report's unit grid shows them)."
             )
+
+
+def _check_yunet(settings: ReportSettings, folder: Path, source: Path) -> None:
+    faces = settings.faces
+    if faces.detector != "yunet":
+        return
+    if not faces.yunet_model or not (folder / faces.yunet_model).is_file():
+        raise UserError(
+            f"{source}: setting `faces.detector` is yunet but `faces.yunet_model` "
+            f"({faces.yunet_model or 'not set'}) is not a file. Fix: download a YuNet model "
+            "(face_detection_yunet_2023mar.onnx) next to index.md and name it in `faces.yunet_model`, "
+            "or use `detector: haar`."
+        )
 
 
 def _check_photos_setting(photos: str, source: Path) -> None:

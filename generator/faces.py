@@ -1,22 +1,26 @@
-"""Stage 3, faces: decode each photo, find its face, crop, grey, resize.
+"""Stage 3, faces: decode each photo, find its faces, level, crop, grey, resize, equalise.
 
 Images no larger than ``crop_max_side`` are taken as face crops already: their
 centred square is used (a 92x112 crop loses 10 rows at top and bottom, so
-crops are never squashed). Larger photos go through OpenCV's Haar frontal-face cascade and
-the largest face is cropped with a margin. Results (a crop, or the reason
-there is none) are cached per photo content hash and face settings, so a
-rebuild decodes nothing that did not change.
+crops are never squashed). Larger photos go through face detection
+(detect.py): the largest face, or every face with ``keep: all``. Identical
+files count once; so do near-identical photos (256-bit difference hashes at most
+``near_duplicate_bits`` apart: on the ORL faces, distinct photos of one person
+differ in 16 bits or more, a resized or recompressed copy in 9 or fewer). Results (crops, or the reason there are none)
+are cached per photo content hash and face settings, so a rebuild after adding
+ten photos processes ten photos; those run on all cores.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from itertools import repeat
 from pathlib import Path
 
@@ -25,21 +29,31 @@ from tqdm import tqdm
 
 from .collect import Collection, Photo, Skipped
 from .config import FaceSettings
+from .decode import Unreadable, decode
+from .detect import Detector, cut, resize_crop
 from .errors import UserError
 
 log = logging.getLogger(__name__)
 
-FACES_VERSION = 2  # bump when the crop procedure changes, to invalidate cached crops
-DETECT_MAX_SIDE = 1024  # photos are shrunk to this before detection, for speed
+FACES_VERSION = 3  # bump when the crop procedure changes, to invalidate cached crops
+PARALLEL_MIN = 64  # fewer photos than this are cropped in this process: starting workers costs more
 
-_Entry = tuple  # (crop | None, detected: bool, reason: str)
+
+@dataclass(frozen=True)
+class Entry:
+    """What one photo gave: its crops (maybe none), and why none, and its perceptual hash."""
+
+    crops: np.ndarray  # (k, size, size) uint8
+    detected: list[bool]
+    phash: int  # 256-bit difference hash of the whole photo; 0 when unreadable
+    reason: str = ""
 
 
 @dataclass(frozen=True)
 class Faces:
     """The face crops of one report, in photo order, and what was skipped."""
 
-    ids: list[str]  # stable: derived from the photo's content hash
+    ids: list[str]  # stable: derived from the photo's content hash (-1, -2, ... for further faces)
     photos: list[str]  # Photo.source of each face
     persons: list[str | None]
     pixels: np.ndarray  # (N, size, size) uint8 grey
@@ -47,6 +61,8 @@ class Faces:
     total: int  # photos looked at, skipped ones included
     skipped: list[Skipped]
     cached: bool  # every crop came from the cache
+    profiles: dict[str, dict[str, str]] = field(default_factory=dict)  # person -> name, profile (people.csv)
+    excluded: int = 0  # photos and faces left out on the author's request
 
     @property
     def people(self) -> int | None:
@@ -56,40 +72,52 @@ class Faces:
 
 
 def find_faces(collection: Collection, settings: FaceSettings, cache_dir: Path, where: str,
-               jobs: int = 1) -> Faces:
-    """Crop one face per photo; skip (and list) photos without one.
+               jobs: int = 1, exclude: frozenset[str] = frozenset(), model_dir: Path | None = None) -> Faces:
+    """Crop the faces of every photo; skip (and list) photos without one.
 
     Photos not in the cache are cropped by ``jobs`` processes (0: one per core).
+    Face ids in ``exclude`` are left out silently. ``model_dir`` resolves ``yunet_model``.
     """
     store = _CropStore(cache_dir / "faces", settings)
     unique, skipped = _unique_photos(collection)
     entries = {digest: store.get(digest) for _, digest in unique}
     misses = [(photo, digest) for photo, digest in unique if entries[digest] is None]
-    for (_, digest), entry in zip(misses, _crop_all([p for p, _ in misses], settings, jobs), strict=True):
+    yunet = str((model_dir or Path(".")) / settings.yunet_model) if settings.yunet_model else ""
+    for (_, digest), entry in zip(misses, _crop_all([p for p, _ in misses], settings, jobs, yunet), strict=True):
         store.put(digest, entry)
         entries[digest] = entry
-    ids, photos, persons, crops, detected = [], [], [], [], []
-    for photo, digest in unique:
-        crop, found, reason = entries[digest]
-        if crop is None:
-            skipped.append(Skipped(photo.source, reason))
-            continue
-        ids.append(digest[:10])
-        photos.append(photo.source)
-        persons.append(photo.person)
-        crops.append(crop)
-        detected.append(found)
-    total = len(collection.photos) + len(collection.skipped)
-    if not crops:
+    kept, near = _drop_near_duplicates(unique, entries, settings.near_duplicate_bits)
+    faces = _assemble(kept, entries, exclude)
+    skipped += near + [Skipped(p.source, entries[d].reason) for p, d in kept if not len(entries[d].crops)]
+    total = len(collection.photos) + len(collection.skipped) + collection.excluded
+    if not faces[0]:
         raise UserError(
             f"{where}: none of the {total} files under `photos` gave a face "
             f"({len(skipped)} skipped; the build log lists why). Fix: add portrait "
             "photos (one subfolder per person) or check the `faces:` settings."
         )
-    log.info("faces: %d of %d photos (%d from cache), %d skipped",
-             len(crops), total, len(unique) - len(misses), len(skipped))
-    pixels = np.stack(crops).astype(np.uint8)
-    return Faces(ids, photos, persons, pixels, detected, total, skipped, not misses)
+    log.info("faces: %d from %d photos (%d from cache), %d skipped",
+             len(faces[0]), total, len(unique) - len(misses), len(skipped))
+    ids, photos, persons, crops, detected = faces
+    excluded = collection.excluded + sum(len(entries[d].crops) for _, d in kept) - len(ids)
+    profiles = {k: v for k, v in collection.people.items() if k in set(persons)}
+    return Faces(ids, photos, persons, np.stack(crops), detected, total, skipped, not misses, profiles, excluded)
+
+
+def _assemble(kept: list[tuple[Photo, str]], entries: dict[str, Entry], exclude: frozenset[str]) -> tuple:
+    ids, photos, persons, crops, detected = [], [], [], [], []
+    for photo, digest in kept:
+        entry = entries[digest]
+        for k, crop in enumerate(entry.crops):
+            face_id = digest[:10] + (f"-{k}" if k else "")
+            if face_id in exclude:
+                continue
+            ids.append(face_id)
+            photos.append(photo.source)
+            persons.append(photo.person)
+            crops.append(crop)
+            detected.append(entry.detected[k])
+    return ids, photos, persons, crops, detected
 
 
 def _unique_photos(collection: Collection) -> tuple[list[tuple[Photo, str]], list[Skipped]]:
@@ -110,79 +138,93 @@ def _unique_photos(collection: Collection) -> tuple[list[tuple[Photo, str]], lis
     return unique, skipped
 
 
-PARALLEL_MIN = 64  # fewer photos than this are cropped in this process: starting workers costs more
+def _drop_near_duplicates(unique: list[tuple[Photo, str]], entries: dict[str, Entry],
+                          bits: int) -> tuple[list[tuple[Photo, str]], list[Skipped]]:
+    """Keep the first of every group of photos whose hashes differ in at most ``bits`` bits.
+
+    By the pigeonhole principle two hashes that differ in at most ``bits`` bits
+    agree on at least one of ``bits + 1`` bands, so only photos sharing a band
+    are compared: linear time, not quadratic.
+    """
+    if bits <= 0:
+        return unique, []
+    bands = [(HASH_BITS * i // (bits + 1), HASH_BITS * (i + 1) // (bits + 1)) for i in range(bits + 1)]
+    index: dict[tuple[int, int], list[tuple[int, str]]] = {}
+    kept, skipped = [], []
+    for photo, digest in unique:
+        h = entries[digest].phash
+        if not h:  # unreadable: nothing to compare
+            kept.append((photo, digest))
+            continue
+        keys = [(i, (h >> lo) & ((1 << (hi - lo)) - 1)) for i, (lo, hi) in enumerate(bands)]
+        twin = next((src for key in keys for other, src in index.get(key, [])
+                     if (h ^ other).bit_count() <= bits), None)
+        if twin is not None:
+            skipped.append(Skipped(photo.source, f"near-duplicate of {twin}"))
+            continue
+        kept.append((photo, digest))
+        for key in keys:
+            index.setdefault(key, []).append((h, photo.source))
+    return kept, skipped
 
 
-def _crop_all(photos: list[Photo], settings: FaceSettings, jobs: int) -> list[_Entry]:
+def _crop_all(photos: list[Photo], settings: FaceSettings, jobs: int, yunet: str) -> list[Entry]:
     """Crop every photo, in order, on ``jobs`` processes (0: all cores), with a progress bar."""
     jobs = jobs or os.cpu_count() or 1
     bar = tqdm(total=len(photos), desc="faces", unit="photo", disable=None if photos else True)
     with bar:
         if jobs == 1 or len(photos) < PARALLEL_MIN:
-            detector = _Detector(settings)
-            return [_tick(bar, _crop(p, settings, detector)) for p in photos]
+            detector = Detector(settings, yunet)
+            return [_tick(bar, crop_photo(p, settings, detector)) for p in photos]
         context = multiprocessing.get_context("spawn")  # never fork a process whose torch threads are running
         with ProcessPoolExecutor(jobs, mp_context=context) as pool:
             chunk = max(1, min(64, len(photos) // (jobs * 8)))
-            return [_tick(bar, e) for e in pool.map(_crop_in_worker, photos, repeat(settings), chunksize=chunk)]
+            work = pool.map(_crop_in_worker, photos, repeat(settings), repeat(yunet), chunksize=chunk)
+            return [_tick(bar, e) for e in work]
 
 
-def _tick(bar: tqdm, entry: _Entry) -> _Entry:
+def _tick(bar: tqdm, entry: Entry) -> Entry:
     bar.update()
     return entry
 
 
-_worker_detectors: dict[FaceSettings, _Detector] = {}
+_worker_detectors: dict[tuple[FaceSettings, str], Detector] = {}
 
 
-def _crop_in_worker(photo: Photo, settings: FaceSettings) -> _Entry:
-    detector = _worker_detectors.setdefault(settings, _Detector(settings))
-    return _crop(photo, settings, detector)
+def _crop_in_worker(photo: Photo, settings: FaceSettings, yunet: str) -> Entry:
+    detector = _worker_detectors.setdefault((settings, yunet), Detector(settings, yunet))
+    return crop_photo(photo, settings, detector)
 
 
 # ---------------------------------------------------------------- one photo
 
 
-def _decode(photo: Photo) -> np.ndarray | None:
-    import cv2
-
-    if photo.pixels is not None:
-        return photo.pixels
-    data = np.frombuffer(photo.path.read_bytes(), np.uint8)  # type: ignore[union-attr]
-    if data.size == 0:
-        return None
-    return cv2.imdecode(data, cv2.IMREAD_GRAYSCALE)  # applies EXIF orientation
-
-
-def resize_crop(image: np.ndarray, size: int) -> np.ndarray:
-    """Resize a grey image to size x size (area filter down, cubic up)."""
-    import cv2
-
-    shrink = max(image.shape) > size
-    return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
-
-
-def _crop(photo: Photo, settings: FaceSettings, detector: _Detector) -> _Entry:
-    import cv2
-
+def crop_photo(photo: Photo, settings: FaceSettings, detector: Detector) -> Entry:
+    """The faces of one photo, cut, levelled, resized and equalised."""
+    none = np.zeros((0, settings.size, settings.size), np.uint8)
     try:
-        image = _decode(photo)
+        image = photo.pixels if photo.pixels is not None else decode(_read(photo), settings.max_pixels)
+    except Unreadable as exc:
+        return Entry(none, [], 0, f"not a readable image: {exc}")
     except OSError as exc:
-        return None, False, f"could not be read ({exc.strerror or exc})"
-    except cv2.error:  # e.g. a header declaring more pixels than OpenCV allows
-        return None, False, "not a readable image (corrupt, or too many pixels)"
-    if image is None or image.size == 0:
-        return None, False, "not a readable image (empty, broken or unsupported)"
+        return Entry(none, [], 0, f"could not be read ({exc.strerror or exc})")
+    phash = difference_hash(image)
     if max(image.shape) <= settings.crop_max_side:
-        return resize_crop(_centre_square(image), settings.size), False, ""
-    box = detector.largest_face(image)
-    if box is None:
-        return None, False, "no face found"
-    x0, y0, x1, y1 = _square_with_margin(box, image.shape, settings.margin)
-    return resize_crop(image[y0:y1, x0:x1], settings.size), True, ""
+        return Entry(equalise(resize_crop(centre_square(image), settings.size), settings)[None], [False], phash)
+    found = detector.faces(image)
+    found = found[:1] if settings.keep == "largest" else found
+    if not found:
+        return Entry(none, [], phash, "no face found")
+    crops = [equalise(cut(image, f, settings.margin, settings.size, settings.align), settings) for f in found]
+    return Entry(np.stack(crops), [True] * len(crops), phash)
 
 
-def _centre_square(image: np.ndarray) -> np.ndarray:
+def _read(photo: Photo) -> bytes:
+    assert photo.path is not None
+    return photo.path.read_bytes()
+
+
+def centre_square(image: np.ndarray) -> np.ndarray:
     """The largest centred square of an image, so crops are never squashed."""
     h, w = image.shape
     side = min(h, w)
@@ -190,95 +232,71 @@ def _centre_square(image: np.ndarray) -> np.ndarray:
     return image[top:top + side, left:left + side]
 
 
-def _square_with_margin(box: tuple, shape: tuple, margin: float) -> tuple[int, int, int, int]:
-    """A square around ``box`` grown by ``margin``, shifted and clipped to fit the image."""
-    x, y, w, h = box
-    side = min(int(round(max(w, h) * (1 + 2 * margin))), shape[0], shape[1])
-    cx, cy = x + w / 2, y + h / 2
-    x0 = int(round(min(max(cx - side / 2, 0), shape[1] - side)))
-    y0 = int(round(min(max(cy - side / 2, 0), shape[0] - side)))
-    return x0, y0, x0 + side, y0 + side
+def equalise(crop: np.ndarray, settings: FaceSettings) -> np.ndarray:
+    """The crop's contrast as the `equalize` setting asks."""
+    import cv2
+
+    if settings.equalize == "histogram":
+        return cv2.equalizeHist(crop)
+    if settings.equalize == "clahe":
+        tile = max(1, settings.size // 16)
+        return cv2.createCLAHE(clipLimit=2.0, tileGridSize=(tile, tile)).apply(crop)
+    return crop
 
 
-class _Detector:
-    """OpenCV's Haar frontal-face cascade, loaded on first use."""
+HASH_SIDE = 16
+HASH_BITS = HASH_SIDE * HASH_SIDE
 
-    def __init__(self, settings: FaceSettings) -> None:
-        self.settings = settings
-        self._cascade = None
 
-    def largest_face(self, image: np.ndarray) -> tuple | None:
-        import cv2
+def difference_hash(image: np.ndarray) -> int:
+    """A 256-bit perceptual hash: is each pixel of a 17x16 thumbnail brighter than its right neighbour?"""
+    import cv2
 
-        if self._cascade is None:
-            self._cascade = cv2.CascadeClassifier(
-                cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
-            )
-        scale = min(1.0, DETECT_MAX_SIDE / max(image.shape))
-        small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else image
-        min_side = max(8, int(self.settings.min_face * scale))
-        boxes = self._cascade.detectMultiScale(
-            cv2.equalizeHist(small),
-            scaleFactor=self.settings.scale_factor,
-            minNeighbors=self.settings.min_neighbors,
-            minSize=(min_side, min_side),
-        )
-        if len(boxes) == 0:
-            return None
-        x, y, w, h = max(boxes.tolist(), key=lambda b: (b[2] * b[3], b))
-        return tuple(int(round(v / scale)) for v in (x, y, w, h))
+    small = cv2.resize(image, (HASH_SIDE + 1, HASH_SIDE), interpolation=cv2.INTER_AREA).astype(np.int16)
+    bits = np.packbits((small[:, 1:] > small[:, :-1]).ravel())
+    return int.from_bytes(bits.tobytes(), "big") or 1  # 0 is kept for "no hash"
 
 
 # ---------------------------------------------------------------- cache
 
 
 class _CropStore:
-    """Cached crop results, one small file per (photo content, face settings)."""
+    """Cached crop results, one small compressed file per (photo content, face settings)."""
 
     def __init__(self, folder: Path, settings: FaceSettings) -> None:
         self.folder = folder
         self.stamp = json.dumps({"v": FACES_VERSION, **asdict(settings)}, sort_keys=True)
+        self.size = settings.size
 
     def _path(self, digest: str) -> Path:
         key = hashlib.sha256((digest + self.stamp).encode()).hexdigest()
-        return self.folder / key[:2] / f"{key}.png"
+        return self.folder / key[:2] / f"{key}.npz"
 
-    def get(self, digest: str) -> _Entry | None:
-        import cv2
-
+    def get(self, digest: str) -> Entry | None:
         path = self._path(digest)
-        skip = path.with_suffix(".skip.json")
+        if not path.exists():
+            return None
         try:
-            if skip.exists():
-                return None, False, json.loads(skip.read_text(encoding="utf-8"))["reason"]
-            if path.exists():
-                crop = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED)
-                found = path.with_suffix(".detected").exists()
-                if crop is not None and crop.ndim == 2:
-                    return crop, found, ""
-                log.warning("cached crop %s is unreadable; cropping again", path.name)
-        except (OSError, ValueError, KeyError) as exc:
+            with np.load(path, allow_pickle=False) as data:
+                crops, detected = data["crops"], data["detected"].tolist()
+                entry = Entry(crops, detected, int.from_bytes(data["phash"].tobytes(), "big"), str(data["reason"]))
+            if crops.dtype == np.uint8 and crops.shape[1:] == (self.size, self.size) and len(detected) == len(crops):
+                return entry
+            raise ValueError("unexpected contents")
+        except (OSError, ValueError, KeyError, EOFError) as exc:
             log.warning("cached crop %s is unreadable (%s); cropping again", path.name, exc)
-        return None
+            return None
 
-    def put(self, digest: str, entry: _Entry) -> None:
-        import cv2
-
-        crop, found, reason = entry
+    def put(self, digest: str, entry: Entry) -> None:
         path = self._path(digest)
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, crops=entry.crops, detected=np.array(entry.detected, bool),
+                            phash=np.frombuffer(entry.phash.to_bytes(HASH_BITS // 8, "big"), np.uint8),
+                            reason=np.array(entry.reason))
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            if crop is None:
-                _atomic_write(path.with_suffix(".skip.json"), json.dumps({"reason": reason}).encode())
-                return
-            if found:
-                path.with_suffix(".detected").touch()
-            _atomic_write(path, cv2.imencode(".png", crop)[1].tobytes())
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            tmp.write_bytes(buffer.getvalue())
+            tmp.replace(path)
         except OSError as exc:  # a cache that cannot be written only costs time
             log.warning("could not cache crop %s (%s)", path.name, exc)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)

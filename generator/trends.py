@@ -47,7 +47,10 @@ def combine(parts: list[tuple[Report, Faces]]) -> tuple[Faces, Years]:
         index += [k] * len(found.ids)
     pixels = np.concatenate([found.pixels for _, found in parts])
     total = sum(found.total for _, found in parts)
-    faces = Faces(ids, photos, persons, pixels, detected, total, skipped, all(f.cached for _, f in parts))
+    profiles = {f"{r.slug}/{k}": v for r, found in parts for k, v in found.profiles.items()}
+    excluded = sum(found.excluded for _, found in parts)
+    faces = Faces(ids, photos, persons, pixels, detected, total, skipped, all(f.cached for _, f in parts),
+                  profiles, excluded)
     years = Years([r.slug for r, _ in parts], [r.settings.title for r, _ in parts], np.array(index))
     return faces, years
 

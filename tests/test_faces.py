@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from generator import collect, faces
+from generator import collect, detect, faces
 from generator.config import FaceSettings
 from generator.errors import UserError
 
@@ -27,11 +27,14 @@ def _scene(face: np.ndarray, scale: float, at: tuple[int, int], seed: int) -> np
 
 def test_small_images_are_used_whole_grey_and_resized(tmp_path: Path, att_faces: Path):
     shutil.copytree(att_faces / "s1", tmp_path / "photos" / "s1")
-    found = faces.find_faces(_collection(tmp_path / "photos"), FaceSettings(size=24), tmp_path / "cache", "x")
+    as_is = FaceSettings(size=24, equalize="none")
+    found = faces.find_faces(_collection(tmp_path / "photos"), as_is, tmp_path / "cache", "x")
     assert found.pixels.shape == (10, 24, 24) and found.pixels.dtype == np.uint8
     original = cv2.imread(str(tmp_path / "photos" / found.photos[0]), cv2.IMREAD_GRAYSCALE)  # 112 x 92
     expected = cv2.resize(original[10:102], (24, 24), interpolation=cv2.INTER_AREA)  # centred square, not squashed
     assert np.abs(found.pixels[0].astype(int) - expected).max() <= 1
+    equalised = faces.find_faces(_collection(tmp_path / "photos"), FaceSettings(size=24), tmp_path / "cache", "x")
+    assert np.array_equal(equalised.pixels[0], cv2.equalizeHist(found.pixels[0]))  # the default: histogram
     assert found.persons == ["s1"] * 10 and not any(found.detected)
     assert len(set(found.ids)) == 10
 
@@ -49,19 +52,19 @@ def test_large_photos_go_through_detection_and_the_face_is_cropped(tmp_path: Pat
         boxes[f"{person.name}/scene.png"] = (*at, int(92 * scale), int(112 * scale))
     found = faces.find_faces(_collection(tmp_path / "photos"), FaceSettings(), tmp_path / "cache", "x")
     assert len(found.ids) == len(people) and all(found.detected)
-    detector = faces._Detector(FaceSettings())
+    detector = detect.Detector(FaceSettings())
     for photo in found.photos:
         x, y, w, h = boxes[photo]
         scene = cv2.imread(str(tmp_path / "photos" / photo), cv2.IMREAD_GRAYSCALE)
-        bx, by, bw, bh = detector.largest_face(scene)
+        bx, by, bw, bh = detector.faces(scene)[0].box
         assert x <= bx + bw / 2 <= x + w and y <= by + bh / 2 <= y + h  # the box is on the pasted face
         assert 0.3 * w <= bw <= 1.2 * w  # and about its size
 
 
 def test_face_box_becomes_a_square_with_margin_inside_the_photo():
-    assert faces._square_with_margin((40, 50, 20, 20), (100, 200), 0.5) == (30, 40, 70, 80)
-    assert faces._square_with_margin((0, 0, 30, 30), (100, 200), 0.5) == (0, 0, 60, 60)  # shifted in
-    assert faces._square_with_margin((150, 60, 50, 40), (100, 200), 1.0) == (100, 0, 200, 100)  # clipped
+    assert detect.square_with_margin((40, 50, 20, 20), (100, 200), 0.5) == (30, 40, 70, 80)
+    assert detect.square_with_margin((0, 0, 30, 30), (100, 200), 0.5) == (0, 0, 60, 60)  # shifted in
+    assert detect.square_with_margin((150, 60, 50, 40), (100, 200), 1.0) == (100, 0, 200, 100)  # clipped
 
 
 def test_photo_without_a_face_and_broken_files_are_skipped_with_reasons(tmp_path: Path, att_faces: Path):

@@ -123,7 +123,7 @@ def test_units_stay_alive_on_real_faces(tmp_path: Path, att_faces: Path):
     """Regression: uncentred, Adam's first steps killed all but one of 400 ReLU units on ORL faces."""
     from generator import collect, faces
 
-    found = faces.find_faces(collect._folder(att_faces), FaceSettings(), tmp_path / "cache", "x")
+    found = faces.find_faces(collect._folder(att_faces), FaceSettings(equalize="none"), tmp_path / "cache", "x")
     subset = Faces(found.ids[:120], found.photos[:120], found.persons[:120], found.pixels[:120],
                    found.detected[:120], 120, [], False)
     trained = train.train_or_load(subset, ModelSettings(hidden=[100], epochs=6), tmp_path)

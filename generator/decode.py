@@ -1,0 +1,68 @@
+"""Reading a photo file into a grey image, whatever the file holds (part of the faces stage).
+
+Pillow opens the file and reads only its header first, so a file that declares
+more pixels than ``max_pixels`` is refused before anything is decoded (a
+decompression bomb). EXIF orientation is applied; CMYK, 16-bit, palette and
+alpha images become 8-bit grey; an animated image gives its first frame.
+Anything that cannot be read raises ``Unreadable`` with a reason in plain words.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+
+class Unreadable(Exception):
+    """The file is not a photo facetrend can use; str() is the reason."""
+
+
+def decode(data: bytes, max_pixels: int) -> np.ndarray:
+    """Grey uint8 (h, w) pixels of an image file's bytes."""
+    if not data:
+        raise Unreadable("empty file")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pillow warns on oddities it can still read
+        image = _open(data, max_pixels)
+        try:
+            image.seek(0)  # first frame of an animation
+            image = ImageOps.exif_transpose(image)
+            return _grey(image)
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+            raise Unreadable(f"broken or truncated image ({_short(exc)})") from None
+
+
+def _open(data: bytes, max_pixels: int) -> Image.Image:
+    try:
+        image = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        raise Unreadable("not an image file") from None
+    except Image.DecompressionBombError:
+        raise Unreadable(f"too many pixels (faces.max_pixels is {max_pixels})") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise Unreadable(f"not a readable image ({_short(exc)})") from None
+    width, height = image.size
+    if width * height > max_pixels:
+        raise Unreadable(f"too many pixels ({width}x{height}; faces.max_pixels is {max_pixels})")
+    if width == 0 or height == 0:
+        raise Unreadable("an image with no pixels")
+    return image
+
+
+def _grey(image: Image.Image) -> np.ndarray:
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16/32-bit grey: scale to 8 bits
+        pixels = np.asarray(image, dtype=np.float64)
+        top = pixels.max() or 1.0
+        return np.round(pixels * (255.0 / (65535.0 if top > 255 else 255.0))).clip(0, 255).astype(np.uint8)
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        image = image.convert("RGBA")
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, image)  # transparent parts become white, not black
+    return np.asarray(image.convert("L"), dtype=np.uint8)
+
+
+def _short(exc: BaseException) -> str:
+    return str(exc).splitlines()[0][:80] if str(exc) else type(exc).__name__
