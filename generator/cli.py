@@ -54,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--smoke", action="store_true", help="at most 2 epochs: a fast preview of the real path")
     b.add_argument("--jobs", type=_jobs, default=0, metavar="N",
                    help="processes that crop faces (default 0: one per core)")
+    b.add_argument("--fetch", action="store_true", help="first download the photo URLs of people.csv files")
     b.add_argument("--base-url", metavar="URL",
                    help="where the site will be published, overriding site.toml (feed and sitemap URLs)")
     b.set_defaults(command=_build)
@@ -63,6 +64,25 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=_port, default=8000, help="port (default: 8000)")
     s.add_argument("--bind", default="127.0.0.1", help="address (default: 127.0.0.1)")
     s.set_defaults(command=_serve)
+
+    f = sub.add_parser("fetch", parents=[common], help="download the photo URLs listed in people.csv",
+                       description="Download every photo_url of each report's people.csv into its photos "
+                       "folder: cached (nothing twice), robots.txt obeyed, one request a second per host.")
+    f.add_argument("--content", type=Path, default=Path("content"), help="content folder (default: content)")
+    f.add_argument("--cache", type=Path, default=Path(".facetrend-cache"),
+                   help="where what was downloaded is remembered (default: .facetrend-cache)")
+    f.add_argument("--report", metavar="SLUG", help="only this report")
+    f.add_argument("--rate", type=float, default=1.0, help="requests per second per host (default: 1)")
+    f.set_defaults(command=_fetch)
+
+    r = sub.add_parser("review", parents=[common], help="a local page of every face crop and every skipped photo",
+                       description="Write a review page (not published) showing every crop with its id and "
+                       "photo, and every photo without a face, to decide what to `exclude:`.")
+    r.add_argument("--content", type=Path, default=Path("content"), help="content folder (default: content)")
+    r.add_argument("--cache", type=Path, default=Path(".facetrend-cache"), help="cache (default: .facetrend-cache)")
+    r.add_argument("--report", metavar="SLUG", help="only this report")
+    r.add_argument("--out", type=Path, default=None, help="folder for the pages (default: <cache>/review)")
+    r.set_defaults(command=_review)
 
     n = sub.add_parser("new", parents=[common], help="scaffold a new report: content/SLUG/index.md and photos/")
     n.add_argument("slug", metavar="SLUG", help="the report's folder name and URL, e.g. 2027")
@@ -97,6 +117,8 @@ def _build(args: argparse.Namespace) -> int:
     from .build import BuildOptions, build
 
     start = time.perf_counter()
+    if args.fetch:
+        _fetch(argparse.Namespace(content=args.content, cache=args.cache, report=args.report, rate=1.0))
     options = BuildOptions(args.content, args.out, args.cache, args.report, args.retrain, args.smoke, args.jobs,
                            args.base_url)
     result = build(options)
@@ -119,6 +141,26 @@ def _summarise(doc: dict, record: dict) -> None:
         log.warning("  skipped %s: %s", item["path"], item["reason"])
     if len(photos["skipped"]) > SKIPPED_SHOWN:
         log.warning("  ... and %d more (report.json lists all)", len(photos["skipped"]) - SKIPPED_SHOWN)
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    from .review import fetch_reports
+
+    for slug, results in fetch_reports(args.content, args.cache, args.report, args.rate):
+        counts = {k: sum(r.status == k for r in results) for k in ("downloaded", "unchanged", "skipped")}
+        log.info("%s: %d downloaded, %d unchanged, %d skipped", slug, *counts.values())
+        for r in results:
+            if r.status == "skipped":
+                log.warning("  skipped %s (%s): %s", r.url, r.person, r.reason)
+    return 0
+
+
+def _review(args: argparse.Namespace) -> int:
+    from .review import write_review
+
+    for path in write_review(args.content, args.cache, args.report, args.out):
+        log.info("review page: %s", path)
+    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -111,18 +111,34 @@ def _folder(root: Path) -> Collection:
     return Collection(photos, skipped)
 
 
+def load_photo(report: Report, source: str, max_pixels: int) -> np.ndarray | None:
+    """A collected photo's grey pixels again, by its source; None when it cannot be read now."""
+    from .decode import Unreadable, decode
+
+    if source.startswith(BUILTIN_PREFIX):
+        return next((p.pixels for p in _photos(report).photos if p.source == source), None)
+    path = photos_root(report) / source
+    try:
+        return decode(path.read_bytes(), max_pixels)
+    except (OSError, Unreadable):
+        return None
+
+
 PEOPLE_CSV = "people.csv"
 
 
 def read_people(report: Report) -> dict[str, dict[str, str]]:
     """content/<report>/people.csv: person (folder name), name, any profile columns; photo_url is not profile."""
+    from .fetch import safe_person  # the folder name `facetrend fetch` gives each person
+
     rows = _people_rows(report)
     people: dict[str, dict[str, str]] = {}
     for row in rows:
-        profile = people.setdefault(row["person"], {})
+        profile = people.setdefault(safe_person(row["person"]), {})
         for key, value in row.items():
             if key not in ("person", "photo_url") and value and key not in profile:
                 profile[key] = value
+        profile.setdefault("name", row["person"])
     return people
 
 

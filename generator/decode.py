@@ -36,6 +36,7 @@ def decode(data: bytes, max_pixels: int) -> np.ndarray:
 
 
 def _open(data: bytes, max_pixels: int) -> Image.Image:
+    Image.MAX_IMAGE_PIXELS = None  # facetrend's own cap below applies, with the photo's size in the reason
     try:
         image = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:

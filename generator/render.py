@@ -44,6 +44,7 @@ TEMPLATES = _HERE / "templates" if (_HERE / "templates").is_dir() else _HERE.par
 CONTACT_SHEET_MAX = 400  # faces shown on the contact sheet
 CONTACT_THUMB_PX = 32  # their size there: the sheet is an overview, each face is published beside its units
 MATCHES_SHOWN = 8  # best matches shown on a unit's page and published as face images
+PHOTO_THUMB_PX = 240  # publish_photos: full: the photos behind the shown faces, at most this size
 INTERPRETABLE = 0.5  # face_score from which a unit counts as more structure than static
 
 
@@ -125,6 +126,8 @@ class ReportPage:
     build_date: str
     version: str
     trend: dict | None = None  # years, and per featured unit its prevalence in each
+    publish: str = "crops"  # publish_photos: full | crops | none
+    excluded: int = 0
 
 
 # ---------------------------------------------------------------- report
@@ -171,7 +174,9 @@ def _unit_views(data: ReportData) -> list[UnitView]:
 
 
 def _face(faces: Faces, i: int) -> dict:
-    return {"id": faces.ids[i], "photo": faces.photos[i], "person": faces.persons[i]}
+    person = faces.persons[i]
+    name = faces.profiles.get(person, {}).get("name") if person is not None else None
+    return {"id": faces.ids[i], "photo": faces.photos[i], "person": person, "name": name or person}
 
 
 def _report_page(data: ReportData, site: SiteSettings, units: list[UnitView], nav: Nav) -> ReportPage:
@@ -186,7 +191,7 @@ def _report_page(data: ReportData, site: SiteSettings, units: list[UnitView], na
         description=s.description,
         date=s.date, narrative=markdown.markdown(data.report.narrative, extensions=["extra", "sane_lists"]),
         photos_total=faces.total, faces=len(faces.ids), people=faces.people,
-        detected=sum(faces.detected), skipped=[asdict(k) for k in faces.skipped],
+        detected=sum(faces.detected), skipped=_skipped(faces, s.publish_photos),
         contact_sheet_count=min(len(faces.ids), CONTACT_SHEET_MAX), layers=layers,
         model=asdict(s.model), face_settings=asdict(s.faces),
         train_faces=int((~t.test_mask).sum()), test_faces=int(t.test_mask.sum()),
@@ -194,8 +199,14 @@ def _report_page(data: ReportData, site: SiteSettings, units: list[UnitView], na
         units=sorted(units, key=lambda v: v.rank), featured=[units[u] for u in data.ranking.featured],
         interpretable=int((data.ranking.face_score >= INTERPRETABLE).sum()),
         interpretable_threshold=INTERPRETABLE, clear_activation=CLEAR_ACTIVATION,
-        build_date=build_date(), version=__version__, trend=_trend_view(data),
+        build_date=build_date(), version=__version__, trend=_trend_view(data), publish=s.publish_photos,
+        excluded=faces.excluded,
     )
+
+
+def _skipped(faces: Faces, publish: str) -> list[dict]:
+    """Skipped files with their reasons; with publish_photos: none, reasons only (paths name people)."""
+    return [{"path": None if publish == "none" else k.path, "reason": k.reason} for k in faces.skipped]
 
 
 def _trend_view(data: ReportData) -> dict | None:
@@ -226,20 +237,47 @@ def _grid_links(data: ReportData) -> list[dict]:
 def _report_images(data: ReportData, page: ReportPage) -> dict[str, bytes]:
     """The report's pictures: unit grid, contact sheet, loss plot, one image per unit, matched faces."""
     images, columns = _unit_grid(data)
-    shown = plots.thumbnails(data.faces.pixels[:CONTACT_SHEET_MAX], CONTACT_THUMB_PX)
+    publish = data.report.settings.publish_photos
     figures = {
         "img/units.webp": plots.tile_grid(images, columns, [str(u) for u in range(len(images))]),
-        "img/faces.webp": plots.tile_grid(shown, plots.grid_columns(len(shown), 2.0)),
         "img/loss.png": plots.loss_plot(data.trained.train_loss, data.trained.test_loss),
+        "img/mean.png": Image.fromarray(_mean(data.faces.pixels), "L"),
     }
+    if publish != "none":
+        shown = plots.thumbnails(data.faces.pixels[:CONTACT_SHEET_MAX], CONTACT_THUMB_PX)
+        figures["img/faces.webp"] = plots.tile_grid(shown, plots.grid_columns(len(shown), 2.0))
     if page.trend is not None and page.trend["rows"]:
         figures["img/trend.png"] = plots.trend_plot(
             [y["title"] for y in page.trend["years"]], {f"unit {r['id']}": r["prevalence"] for r in page.trend["rows"]})
     figures.update({f"units/{u}.png": Image.fromarray(image, "L") for u, image in enumerate(images)})
-    shown_faces = sorted({i for best in data.matches.best for i in best[:MATCHES_SHOWN]})
-    figures.update({f"faces/{data.faces.ids[i]}.png": Image.fromarray(data.faces.pixels[i], "L")
-                    for i in shown_faces})
+    figures.update({f"units/{u}-mean.png": Image.fromarray(_mean(data.faces.pixels[best[:MATCHES_SHOWN]]), "L")
+                    for u, best in enumerate(data.matches.best) if best})
+    if publish != "none":
+        shown_faces = sorted({i for best in data.matches.best for i in best[:MATCHES_SHOWN]})
+        figures.update({f"faces/{data.faces.ids[i]}.png": Image.fromarray(data.faces.pixels[i], "L")
+                        for i in shown_faces})
+        if publish == "full":
+            figures.update(_photo_thumbnails(data, shown_faces))
     return {path: _encode(figure, path) for path, figure in figures.items()}
+
+
+def _mean(pixels: np.ndarray) -> np.ndarray:
+    """The composite of some faces: their mean, pixel by pixel."""
+    return np.round(pixels.mean(axis=0, dtype=np.float64)).astype(np.uint8)
+
+
+def _photo_thumbnails(data: ReportData, shown: list[int]) -> dict[str, Image.Image]:
+    """publish_photos: full: the photo each shown face came from, small, grey, without metadata."""
+    from .collect import load_photo
+
+    out = {}
+    for i in shown:
+        pixels = load_photo(data.report, data.faces.photos[i], data.report.settings.faces.max_pixels)
+        if pixels is not None:
+            picture = Image.fromarray(pixels, "L")
+            picture.thumbnail((PHOTO_THUMB_PX, PHOTO_THUMB_PX))
+            out[f"photos/{data.faces.ids[i]}.webp"] = picture
+    return out
 
 
 def _encode(figure, path: str) -> bytes:
@@ -255,12 +293,15 @@ def report_json(data: ReportData, page: ReportPage) -> dict:
         "slug": page.slug, "title": page.title, "description": page.description, "date": page.date,
         "generator": f"facetrend {__version__}",
         "photos": {"total": faces.total, "faces": len(faces.ids), "people": faces.people,
-                   "detected": page.detected, "skipped": page.skipped},
+                   "detected": page.detected, "skipped": page.skipped, "excluded": faces.excluded},
         "model": {"config": page.model, "faces": page.face_settings, "cached": t.cached,
                   "train_faces": page.train_faces, "test_faces": page.test_faces,
                   "train_loss": [_round(v) for v in t.train_loss],
                   "test_loss": [_round(v) for v in t.test_loss]},
-        "faces": [_face(faces, i) for i in range(len(faces.ids))],
+        "faces": _faces_json(data),
+        "people": {} if page.publish == "none" else {p: faces.profiles.get(p, {}) for p in
+                                                      sorted({p for p in faces.persons if p is not None})},
+        "publish_photos": page.publish,
         "units": [{k: getattr(u, k) for k in unit_fields} for u in sorted(page.units, key=lambda u: u.id)],
         "featured": list(data.ranking.featured),
         "captions": {str(u): {"text": c.text, "generated": c.generated,
@@ -269,6 +310,13 @@ def report_json(data: ReportData, page: ReportPage) -> dict:
         "interpretable_units": page.interpretable,
         **_trend_json(data),
     }
+
+
+def _faces_json(data: ReportData) -> list[dict]:
+    """Every face; with publish_photos: none, ids only (no photo paths, no names)."""
+    if data.report.settings.publish_photos == "none":
+        return [{"id": i, "photo": None, "person": None} for i in data.faces.ids]
+    return [_face(data.faces, i) for i in range(len(data.faces.ids))]
 
 
 def _trend_json(data: ReportData) -> dict:
