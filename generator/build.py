@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import collect, config, describe, faces, feeds, incremental, match, rank, render, trends
+from .errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,35 @@ class _Clock:
 
 
 def build(options: BuildOptions) -> BuildResult:
-    """Build the site: each changed report's stages, the trends, the index and feeds, one atomic write."""
+    """Build the site, holding the output folder's lock so two builds never interleave."""
+    with exclusive(options.out):
+        return _build(options)
+
+
+@contextmanager
+def exclusive(out: Path):
+    """An exclusive lock on the output folder (a hidden file beside it); a second build stops with a message."""
+    try:
+        import fcntl
+    except ImportError:  # not on this platform: no lock
+        yield
+        return
+    out.resolve().parent.mkdir(parents=True, exist_ok=True)
+    path = out.resolve().parent / f".{out.resolve().name}.lock"
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(f"another facetrend build is writing {out} right now. Fix: wait for it to finish, "
+                            "then build again.") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _build(options: BuildOptions) -> BuildResult:
+    """Each changed report's stages, the trends, the index and feeds, one atomic write."""
     site = config.apply_site_overrides(config.load_site(options.content), options.base_url)
     every = [config.apply_overrides(r, options.smoke) for r in config.find_reports(options.content, site)]
     chosen = {r.slug for r in config.find_reports(options.content, site, options.report)}

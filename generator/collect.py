@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,18 +98,39 @@ def _photos(report: Report) -> Collection:
 
 
 def _folder(root: Path) -> Collection:
+    """Every file under root, sorted; symbolic links are listed, never followed (they may lead anywhere)."""
     photos, skipped = [], []
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root)
-        if any(part.startswith(".") for part in rel.parts) or not path.is_file():
-            continue
-        if path.suffix.lower() not in IMAGE_EXTENSIONS:
-            skipped.append(Skipped(rel.as_posix(), "not a photo (unsupported file type)"))
-            continue
-        person = rel.parts[0] if len(rel.parts) > 1 else None
-        photos.append(Photo(rel.as_posix(), person, path=path))
+    for path, rel in _walk(root):
+        name = display_path(rel)
+        if path.is_symlink():
+            skipped.append(Skipped(name, "symbolic link (not followed)"))
+        elif path.suffix.lower() not in IMAGE_EXTENSIONS:
+            skipped.append(Skipped(name, "not a photo (unsupported file type)"))
+        else:
+            person = display_path(rel.parts[0]) if len(rel.parts) > 1 else None
+            photos.append(Photo(name, person, path=path))
     log.info("collected %d photos from %s (%d other files skipped)", len(photos), root.name, len(skipped))
     return Collection(photos, skipped)
+
+
+def _walk(root: Path):
+    """(path, path relative to root) of every non-hidden file or link, sorted, links not followed."""
+    found = []
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        base = Path(folder)
+        dirs[:] = [d for d in dirs if not d.startswith(".") and not (base / d).is_symlink()]
+        links = [d for d in os.listdir(base) if (base / d).is_symlink() and (base / d).is_dir()]
+        for name in files + links:
+            if not name.startswith("."):
+                found.append(base / name)
+    return [(p, p.relative_to(root)) for p in sorted(found)]
+
+
+def display_path(path: Path | str) -> str:
+    """A file name as text that is safe to show and store: undecodable bytes and control characters replaced."""
+    text = str(path.as_posix() if isinstance(path, Path) else path)
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return "".join(c if c.isprintable() else "\ufffd" for c in text)
 
 
 def load_photo(report: Report, source: str, max_pixels: int) -> np.ndarray | None:

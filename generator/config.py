@@ -184,6 +184,11 @@ class SiteSettings:
         "Where the site is published, e.g. https://user.github.io/repo/. Links "
         "are relative, so pages also work from file:// and under any prefix.",
     )
+    allow_html: bool = _opt(
+        False,
+        "Let the reports' Markdown carry raw HTML as written. Off: it is sanitised (no scripts, event "
+        "handlers or javascript: links), which is what you want when anyone else writes the text.",
+    )
     defaults: dict[str, Any] = _opt(
         {}, "A [defaults] table: report settings every report starts from."
     )
@@ -355,9 +360,16 @@ def load_site(content: Path) -> SiteSettings:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: is not valid TOML ({exc}). Fix: correct the syntax.") from None
     site = _build(SiteSettings, raw, str(path))
+    _check_base_url(site.base_url, str(path))
     _build(ReportSettings, site.defaults, str(path), "defaults.")  # report defaults checked early
     _build(ReportSettings, site.trends, str(path), "trends.")
     return site
+
+
+def _check_base_url(url: str, where: str) -> None:
+    if not re.match(r"^(https?://[^\s\"'<>]+|/[^\s\"'<>]*)$", url):
+        raise UserError(f"{where}: setting `base_url` is {url!r}, not a web address. Fix: use the address "
+                        "the site is published at, such as https://user.github.io/repo/, or /.")
 
 
 def split_front_matter(text: str, path: Path) -> tuple[dict, str]:
@@ -468,7 +480,10 @@ def trends_report(content: Path, site: SiteSettings, reports: list[Report]) -> R
 
 def apply_site_overrides(site: SiteSettings, base_url: str | None) -> SiteSettings:
     """Merge command-line overrides into the site settings."""
-    return site if base_url is None else dataclasses.replace(site, base_url=base_url)
+    if base_url is None:
+        return site
+    _check_base_url(base_url, "--base-url")
+    return dataclasses.replace(site, base_url=base_url)
 
 
 def apply_overrides(report: Report, smoke: bool) -> Report:

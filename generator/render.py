@@ -189,7 +189,7 @@ def _report_page(data: ReportData, site: SiteSettings, units: list[UnitView], na
     return ReportPage(
         root="../", nav=nav, grid=_grid_links(data), site=site, slug=data.report.slug, title=s.title,
         description=s.description,
-        date=s.date, narrative=markdown.markdown(data.report.narrative, extensions=["extra", "sane_lists"]),
+        date=s.date, narrative=narrative_html(data.report.narrative, site.allow_html),
         photos_total=faces.total, faces=len(faces.ids), people=faces.people,
         detected=sum(faces.detected), skipped=_skipped(faces, s.publish_photos),
         contact_sheet_count=min(len(faces.ids), CONTACT_SHEET_MAX), layers=layers,
@@ -207,6 +207,16 @@ def _report_page(data: ReportData, site: SiteSettings, units: list[UnitView], na
 def _skipped(faces: Faces, publish: str) -> list[dict]:
     """Skipped files with their reasons; with publish_photos: none, reasons only (paths name people)."""
     return [{"path": None if publish == "none" else k.path, "reason": k.reason} for k in faces.skipped]
+
+
+def narrative_html(text: str, allow_html: bool) -> str:
+    """The author's Markdown as HTML; sanitised unless site.toml's allow_html says the text is trusted."""
+    html = markdown.markdown(text, extensions=["extra", "sane_lists"])
+    if allow_html:
+        return html
+    import nh3
+
+    return nh3.clean(html, url_schemes={"http", "https", "mailto"}, link_rel="noopener noreferrer")
 
 
 def _trend_view(data: ReportData) -> dict | None:

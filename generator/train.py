@@ -204,9 +204,10 @@ def _save(path: Path, key: str, settings: ModelSettings, trained: Trained) -> No
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save(checkpoint, tmp)
-        tmp.replace(path)
+        tmp.replace(path)  # a checkpoint appears whole or not at all
     except OSError as exc:  # an unwritable cache costs a retrain next time, nothing more
         log.warning("could not write the model cache %s (%s)", path, exc)
+    finally:
         tmp.unlink(missing_ok=True)
 
 
