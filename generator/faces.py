@@ -19,6 +19,7 @@ import json
 import logging
 import multiprocessing
 import os
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from itertools import repeat
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 
 FACES_VERSION = 3  # bump when the crop procedure changes, to invalidate cached crops
 PARALLEL_MIN = 64  # fewer photos than this are cropped in this process: starting workers costs more
+PROBE = 16  # photos cropped here first, to learn what one costs
+POOL_WORTH_S = 3.0  # the rest go to worker processes only when they would take longer than this here
 
 
 @dataclass(frozen=True)
@@ -173,14 +176,18 @@ def _crop_all(photos: list[Photo], settings: FaceSettings, jobs: int, yunet: str
     jobs = jobs or os.cpu_count() or 1
     bar = tqdm(total=len(photos), desc="faces", unit="photo", disable=None if photos else True)
     with bar:
-        if jobs == 1 or len(photos) < PARALLEL_MIN:
-            detector = Detector(settings, yunet)
-            return [_tick(bar, crop_photo(p, settings, detector)) for p in photos]
+        detector = Detector(settings, yunet)
+        start = time.perf_counter()
+        done = [_tick(bar, crop_photo(p, settings, detector)) for p in photos[:PROBE]]
+        rest = photos[PROBE:]
+        each = (time.perf_counter() - start) / max(1, len(done))
+        if jobs == 1 or len(photos) < PARALLEL_MIN or each * len(rest) < POOL_WORTH_S:  # cheap: crops already
+            return done + [_tick(bar, crop_photo(p, settings, detector)) for p in rest]
         context = multiprocessing.get_context("spawn")  # never fork a process whose torch threads are running
         with ProcessPoolExecutor(jobs, mp_context=context) as pool:
-            chunk = max(1, min(64, len(photos) // (jobs * 8)))
-            work = pool.map(_crop_in_worker, photos, repeat(settings), repeat(yunet), chunksize=chunk)
-            return [_tick(bar, e) for e in work]
+            chunk = max(1, min(16, len(rest) // (jobs * 8)))
+            work = pool.map(_crop_in_worker, rest, repeat(settings), repeat(yunet), chunksize=chunk)
+            return done + [_tick(bar, e) for e in work]
 
 
 def _tick(bar: tqdm, entry: Entry) -> Entry:

@@ -149,7 +149,7 @@ def encode(picture: Image.Image | bytes, path: str) -> bytes:
         return picture
     buffer = io.BytesIO()
     if path.endswith(".webp"):
-        picture.save(buffer, format="WEBP", quality=WEBP_QUALITY, method=6)
+        picture.save(buffer, format="WEBP", quality=WEBP_QUALITY, method=4)  # 6 is 4x slower, 0.3% smaller
     else:
         picture.save(buffer, format="PNG", optimize=True)
     return buffer.getvalue()

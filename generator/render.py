@@ -9,6 +9,7 @@ and under any base URL prefix (GitHub project pages live at /<repo>/).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -435,6 +436,8 @@ def _swap(new: Path, out: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+@functools.cache
 def _env() -> Environment:
+    """One Jinja2 environment per process, so each template is compiled once (not once per unit page)."""
     return Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
                        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
