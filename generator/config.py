@@ -119,6 +119,15 @@ class ModelSettings:
         "Subtract the mean training face from every input and add it back to the output. "
         "Without it, ReLU units fed all-positive pixels tend to die in the first optimiser steps.",
     )
+    tied: bool = _opt(False, "Tied weights: the decoder uses the encoder's weights, transposed.")
+    sparsity: float = _opt(
+        0.0, "L1 penalty on the first hidden layer's activations (0: off): fewer units explain each face.",
+        min=0.0, max=100.0,
+    )
+    early_stopping: int = _opt(
+        0, "Stop when the test loss has not improved for this many epochs and keep the best epoch (0: off).",
+        min=0,
+    )
     epochs: int = _opt(30, "Passes over the training faces.", min=1, max=100000)
     batch_size: int = _opt(100, "Faces per optimiser step.", min=1)
     lr: float = _opt(0.001, "Adam learning rate.", min=0.0, max=10.0)
@@ -137,6 +146,11 @@ class ModelSettings:
 class ReportSettings:
     """One report: the YAML front matter of content/<report>/index.md."""
 
+    preset: Literal["", "original-2015"] = _opt(
+        "",
+        "Start from a named set of settings; your own keys still win. original-2015: the 2015 post's "
+        "model (400 ReLU units, dropout 0.5, 30 epochs, batch 100, no centring or equalisation).",
+    )
     title: str = _opt("", "Report title; defaults to the folder name.")
     description: str = _opt("", "One-sentence summary shown on the index page.")
     date: str = _opt(
@@ -406,7 +420,7 @@ def load_report(folder: Path, site: SiteSettings) -> Report:
     except UnicodeDecodeError:
         raise UserError(f"{source}: is not UTF-8 text. Fix: save it as UTF-8.") from None
     front, narrative = split_front_matter(text, source)
-    merged = _deep_merge(site.defaults, front)
+    merged = _with_preset(_deep_merge(site.defaults, front), source)
     settings = _build(ReportSettings, merged, str(source))
     _check_captions(settings, source)
     _check_yunet(settings, folder, source)
@@ -414,6 +428,24 @@ def load_report(folder: Path, site: SiteSettings) -> Report:
         settings = dataclasses.replace(settings, title=slug)
     _check_photos_setting(settings.photos, source)
     return Report(slug, folder, source, settings, narrative)
+
+
+PRESETS: dict[str, dict] = {
+    "original-2015": {
+        "faces": {"equalize": "none"},
+        "model": {"hidden": [400], "activation": "relu", "dropout": 0.5, "noise": 0.0, "epochs": 30,
+                  "batch_size": 100, "lr": 0.001, "weight_decay": 0.0, "center": False, "tied": False,
+                  "sparsity": 0.0, "early_stopping": 0},
+    },
+}
+
+
+def _with_preset(raw: dict, source: Path) -> dict:
+    """The preset's settings under the ones written out (which win)."""
+    name = raw.get("preset", "")
+    if name in ("", None) or not isinstance(name, str) or name not in PRESETS:
+        return raw  # an unknown preset is reported by the schema check, with the valid names
+    return _deep_merge(PRESETS[name], raw)
 
 
 def _check_captions(settings: ReportSettings, source: Path) -> None:

@@ -17,11 +17,16 @@ class Autoencoder(nn.Module):
     the output: set it to the mean training face to centre the data.
     """
 
-    def __init__(self, n_inputs: int, hidden: list[int], activation: str, dropout: float) -> None:
+    def __init__(self, n_inputs: int, hidden: list[int], activation: str, dropout: float, tied: bool = False) -> None:
         super().__init__()
         sizes = [n_inputs, *hidden]
-        self.encoder = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes, sizes[1:], strict=False))
-        self.decoder = nn.ModuleList(nn.Linear(b, a) for a, b in reversed(list(zip(sizes, sizes[1:], strict=False))))
+        pairs = list(zip(sizes, sizes[1:], strict=False))
+        self.encoder = nn.ModuleList(nn.Linear(a, b) for a, b in pairs)
+        self.tied = tied  # the decoder reuses the encoder's weights, transposed, with biases of its own
+        if tied:
+            self.decoder_bias = nn.ParameterList(nn.Parameter(torch.zeros(a)) for a, _ in reversed(pairs))
+        else:
+            self.decoder = nn.ModuleList(nn.Linear(b, a) for a, b in reversed(pairs))
         self.act = ACTIVATIONS[activation]()
         self.drop = nn.Dropout(dropout)
         self.register_buffer("mean", torch.zeros(n_inputs))
@@ -34,9 +39,16 @@ class Autoencoder(nn.Module):
         return x
 
     def decode(self, h: torch.Tensor) -> torch.Tensor:
-        for layer in self.decoder[:-1]:
+        layers = self._decoder_layers()
+        for layer in layers[:-1]:
             h = self.act(layer(h))
-        return self.decoder[-1](h) + self.mean
+        return layers[-1](h) + self.mean
+
+    def _decoder_layers(self) -> list:
+        if not self.tied:
+            return list(self.decoder)
+        return [lambda h, w=enc.weight, b=bias: nn.functional.linear(h, w.t(), b)
+                for enc, bias in zip(reversed(self.encoder), self.decoder_bias, strict=True)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))

@@ -102,21 +102,43 @@ def fit(x: torch.Tensor, test_mask: np.ndarray, settings: ModelSettings, device:
     """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings.seed)
-        model = Autoencoder(x.shape[1], settings.hidden, settings.activation, settings.dropout).to(device)
+        model = Autoencoder(x.shape[1], settings.hidden, settings.activation, settings.dropout,
+                            settings.tied).to(device)
         gen = torch.Generator().manual_seed(settings.seed)
         train_x = x[torch.from_numpy(~test_mask)].to(device)
         test_x = x[torch.from_numpy(test_mask)].to(device)
         if settings.center:
             model.mean.copy_(_mean_face(train_x))
         opt = _optimizer(model, settings)
-        train_loss, test_loss = [], []
+        train_loss, test_loss, best = [], [], _Best()
         for _ in tqdm(range(settings.epochs), desc="training", unit="epoch", disable=None):
             train_loss.append(_epoch(model, opt, train_x, settings, gen))
             if len(test_x):
                 test_loss.append(evaluate(model, test_x))
+                if settings.early_stopping and best.stop(model, test_loss, settings.early_stopping):
+                    break
+        best.restore(model)
     log.info("model: trained %d epochs on %d faces (%s), final train loss %.5f",
-             settings.epochs, len(train_x), device, train_loss[-1])
+             len(train_loss), len(train_x), device, train_loss[-1])
     return model, train_loss, test_loss
+
+
+class _Best:
+    """Early stopping: the weights of the epoch with the lowest test loss so far."""
+
+    def __init__(self) -> None:
+        self.state: dict | None = None
+        self.epoch = -1
+
+    def stop(self, model: Autoencoder, test_loss: list[float], patience: int) -> bool:
+        if test_loss[-1] <= min(test_loss):
+            self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            self.epoch = len(test_loss) - 1
+        return len(test_loss) - 1 - self.epoch >= patience
+
+    def restore(self, model: Autoencoder) -> None:
+        if self.state is not None:
+            model.load_state_dict(self.state)
 
 
 def _optimizer(model: Autoencoder, settings: ModelSettings) -> torch.optim.Optimizer:
@@ -149,7 +171,11 @@ def _epoch(model: Autoencoder, opt: torch.optim.Optimizer, x: torch.Tensor,
         if settings.noise > 0:  # masking noise: a denoising autoencoder
             keep = torch.rand(batch.shape, generator=gen) >= settings.noise
             inputs = batch * keep.to(x.device)
-        loss = torch.nn.functional.mse_loss(model(inputs), batch)
+        hidden = model.encode(inputs)
+        loss = torch.nn.functional.mse_loss(model.decode(hidden), batch)
+        if settings.sparsity > 0:  # L1 on the first layer's activations: fewer units explain each face
+            first = hidden if len(model.encoder) == 1 else model.encode(inputs, depth=1)
+            loss = loss + settings.sparsity * first.abs().mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -219,7 +245,7 @@ def _load(path: Path, key: str, n_inputs: int) -> Trained | None:
         if ck.get("format") != CHECKPOINT_FORMAT or ck.get("key") != key or ck["n_inputs"] != n_inputs:
             raise ValueError("it was made for other inputs or by another version")
         s = ModelSettings(**{**ck["settings"], "hidden": list(ck["settings"]["hidden"])})
-        model = Autoencoder(n_inputs, s.hidden, s.activation, s.dropout)
+        model = Autoencoder(n_inputs, s.hidden, s.activation, s.dropout, s.tied)
         model.load_state_dict(ck["state_dict"])
         mask = np.asarray(ck["test_mask"], bool)
         return Trained(model.eval(), list(ck["train_loss"]), list(ck["test_loss"]), mask, True,

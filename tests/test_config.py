@@ -101,3 +101,13 @@ def test_smoke_override_caps_epochs(tmp_path: Path):
 def test_docs_settings_md_matches_the_schema():
     """docs/settings.md is generated: `facetrend settings > docs/settings.md` regenerates it."""
     assert (REPO / "docs" / "settings.md").read_text(encoding="utf-8") == config.settings_reference()
+
+
+def test_the_original_2015_preset_and_own_keys_win(tmp_path: Path):
+    write_report(tmp_path, "r", "preset: original-2015\nmodel:\n  epochs: 5\n")
+    s = config.load_report(tmp_path / "r", SiteSettings()).settings
+    assert (s.model.hidden, s.model.dropout, s.model.batch_size, s.model.center) == ([400], 0.5, 100, False)
+    assert s.model.epochs == 5 and s.faces.equalize == "none"
+    write_report(tmp_path, "bad", "preset: 2016\n")
+    with pytest.raises(UserError, match="preset.*original-2015"):
+        config.load_report(tmp_path / "bad", SiteSettings())

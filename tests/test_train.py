@@ -173,3 +173,30 @@ def test_optimised_training_follows_the_reference_loop():
     ref_train, ref_test = _reference_fit(faces.pixels, mask, s)
     np.testing.assert_allclose(train_loss, ref_train, rtol=1e-4)
     np.testing.assert_allclose(test_loss, ref_test, rtol=1e-4)
+
+
+def test_tied_weights_share_the_encoder_matrix(tmp_path: Path):
+    trained = train.train_or_load(_faces(), ModelSettings(hidden=[10], epochs=2, tied=True), tmp_path)
+    names = [n for n, _ in trained.model.named_parameters()]
+    assert not any(n.startswith("decoder.") for n in names) and len(trained.test_loss) == 2
+    again = train.train_or_load(_faces(), ModelSettings(hidden=[10], epochs=2, tied=True), tmp_path)
+    assert again.cached and np.array_equal(train.unit_weights(again.model), train.unit_weights(trained.model))
+
+
+def test_sparsity_makes_fewer_units_fire(tmp_path: Path):
+    faces = _faces(n=60, size=12)
+    dense = train.train_or_load(faces, ModelSettings(hidden=[20], epochs=20, batch_size=10), tmp_path)
+    sparse = train.train_or_load(faces, ModelSettings(hidden=[20], epochs=20, batch_size=10, sparsity=1.0), tmp_path)
+    active = [(train.first_layer(t.model, faces.pixels) > 1e-6).mean() for t in (dense, sparse)]
+    assert active[1] < active[0]
+
+
+def test_early_stopping_keeps_the_best_epoch(tmp_path: Path):
+    faces = _faces(n=60, size=12)  # noise: the test loss soon stops improving
+    s = ModelSettings(hidden=[40], epochs=200, batch_size=10, dropout=0.0, lr=0.01, early_stopping=3)
+    trained = train.train_or_load(faces, s, tmp_path)
+    assert len(trained.test_loss) < 200
+    best = min(trained.test_loss)
+    assert trained.test_loss.index(best) == len(trained.test_loss) - 4  # stopped 3 epochs after the best
+    x = torch.from_numpy(faces.pixels.reshape(60, -1))[torch.from_numpy(trained.test_mask)]
+    assert abs(train.evaluate(trained.model, x) - best) < 1e-9  # and kept the best weights
