@@ -50,7 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--cache", type=Path, default=Path(".facetrend-cache"),
                    help="face and model cache (default: .facetrend-cache)")
     b.add_argument("--report", metavar="SLUG", help="build only this report; keep the others' pages")
-    b.add_argument("--retrain", action="store_true", help="train again even if a cached model matches")
+    b.add_argument("--retrain", action="store_true",
+                   help="train again and rebuild every page, even if the cache and the site match the input")
     b.add_argument("--smoke", action="store_true", help="at most 2 epochs: a fast preview of the real path")
     b.add_argument("--jobs", type=_jobs, default=0, metavar="N",
                    help="processes that crop faces (default 0: one per core)")
