@@ -49,6 +49,7 @@ class FaceSettings:
         "Images whose longer side is at most this many pixels are taken as face "
         "crops already (their centred square is used); larger ones go through face detection.",
         min=1,
+        max=100000,
     )
     scale_factor: float = _opt(
         1.1, "Haar cascade: image pyramid step between detection scales.", min=1.01, max=2.0
@@ -57,7 +58,7 @@ class FaceSettings:
         5, "Haar cascade: overlapping detections needed to accept a face.", min=0, max=50
     )
     min_face: int = _opt(
-        30, "Smallest face, in pixels of the photo's shorter side, that detection looks for.", min=8
+        30, "Smallest face, in pixels of the photo's shorter side, that detection looks for.", min=8, max=10000
     )
     margin: float = _opt(
         0.2, "Extra border around a detected face box, as a fraction of its size.", min=0.0, max=1.0
@@ -296,6 +297,8 @@ def _coerce(value: Any, tp: Any, where: str, key: str) -> Any:
     if tp is float:
         if isinstance(value, str):  # YAML 1.1 reads 1e-4 (no dot) as text
             value = _parse_float(value)
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 1e300:
+            raise wrong  # too large to be a float
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise wrong
         return float(value)
@@ -316,7 +319,7 @@ def _parse_float(text: str) -> Any:
 
 
 def _int_key(k: Any) -> Any:
-    if isinstance(k, str) and k.strip().isdigit():
+    if isinstance(k, str) and k.strip().isdecimal() and k.strip().isascii():
         return int(k)
     return k
 
@@ -371,8 +374,9 @@ def load_site(content: Path) -> SiteSettings:
         return SiteSettings()
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: is not valid TOML ({exc}). Fix: correct the syntax.") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
+        raise UserError(f"{path}: is not valid TOML ({reason}). Fix: correct the syntax.") from None
     site = _build(SiteSettings, raw, str(path))
     _check_base_url(site.base_url, str(path))
     _build(ReportSettings, site.defaults, str(path), "defaults.")  # report defaults checked early
@@ -381,7 +385,7 @@ def load_site(content: Path) -> SiteSettings:
 
 
 def _check_base_url(url: str, where: str) -> None:
-    if not re.match(r"^(https?://[^\s\"'<>]+|/[^\s\"'<>]*)$", url):
+    if not re.fullmatch(r"(https?://[^\s\"'<>]+|/[^\s\"'<>]*)", url):
         raise UserError(f"{where}: setting `base_url` is {url!r}, not a web address. Fix: use the address "
                         "the site is published at, such as https://user.github.io/repo/, or /.")
 
@@ -400,6 +404,13 @@ def split_front_matter(text: str, path: Path) -> tuple[dict, str]:
         raise UserError(
             f"{path}: the front matter is not valid YAML{line}. Fix: check the "
             "indentation and quote values that contain ':' or '#'."
+        ) from None
+    except (ValueError, KeyError, AttributeError, TypeError, RecursionError) as exc:
+        # PyYAML builds values it cannot represent (2025-02-30, !!int x, 5,000-digit numbers) this way
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
+        raise UserError(
+            f"{path}: the front matter holds a value YAML cannot read ({reason}). Fix: quote that value "
+            "(e.g. date: \"2025-02-30\") or correct it."
         ) from None
     if not isinstance(data, dict):
         raise UserError(f"{path}: the front matter must be key: value lines. Fix: see docs/settings.md.")
@@ -462,7 +473,11 @@ def _check_yunet(settings: ReportSettings, folder: Path, source: Path) -> None:
     faces = settings.faces
     if faces.detector != "yunet":
         return
-    if not faces.yunet_model or not (folder / faces.yunet_model).is_file():
+    try:
+        found = bool(faces.yunet_model) and (folder / faces.yunet_model).is_file()
+    except OSError:  # e.g. a name longer than the file system allows
+        found = False
+    if not found:
         raise UserError(
             f"{source}: setting `faces.detector` is yunet but `faces.yunet_model` "
             f"({faces.yunet_model or 'not set'}) is not a file. Fix: download a YuNet model "

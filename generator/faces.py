@@ -94,10 +94,11 @@ def find_faces(collection: Collection, settings: FaceSettings, cache_dir: Path, 
     skipped += near + [Skipped(p.source, entries[d].reason) for p, d in kept if not len(entries[d].crops)]
     total = len(collection.photos) + len(collection.skipped) + collection.excluded
     if not faces[0]:
+        left_out = f", {collection.excluded} left out by `exclude`/`exclude_people`" if collection.excluded else ""
         raise UserError(
             f"{where}: none of the {total} files under `photos` gave a face "
-            f"({len(skipped)} skipped; the build log lists why). Fix: add portrait "
-            "photos (one subfolder per person) or check the `faces:` settings."
+            f"({len(skipped)} skipped{left_out}; the build log lists why). Fix: add portrait "
+            "photos (one subfolder per person), check the `faces:` settings, or exclude fewer."
         )
     log.info("faces: %d from %d photos (%d from cache), %d skipped",
              len(faces[0]), total, len(unique) - len(misses), len(skipped))
