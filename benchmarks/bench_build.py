@@ -123,7 +123,10 @@ def summarise(slug: str, runs: list[dict]) -> dict:
     repeat = len(runs)
     median_run = sorted(runs, key=lambda r: r["cold"][0])[(repeat - 1) // 2]
     out = {kind: _summary(slug, kind, runs, median_run) for kind in ("cold", "warm")}
-    out["warm"]["model_cached_every_run"] = all(r["warm"][1]["cached"].get("model") is True for r in runs)
+    warm = [r["warm"][1] for r in runs]
+    # an incremental build skips a report whose inputs did not change: it records no stages at all
+    out["warm"]["skipped_every_run"] = all(w.get("skipped", False) for w in warm)
+    out["warm"]["model_cached_every_run"] = all(w.get("skipped") or w["cached"].get("model") is True for w in warm)
     return out
 
 
@@ -156,8 +159,16 @@ def _timed_build(root: Path) -> tuple[float, dict]:
     start = time.perf_counter()
     result = build(options)
     seconds = round(time.perf_counter() - start, 3)
-    (record,) = result.record["reports"].values()
-    return seconds, record
+    return seconds, only_record(result.record)
+
+
+def only_record(last_build: dict) -> dict:
+    """The one report's entry of last-build.json; when the build skipped it (nothing changed), a marker saying so."""
+    records = list(last_build["reports"].values())
+    if not records:
+        return {"timings": {}, "cached": {}, "skipped": True}
+    (record,) = records
+    return record
 
 
 if __name__ == "__main__":

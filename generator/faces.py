@@ -200,6 +200,10 @@ _worker_detectors: dict[tuple[FaceSettings, str], Detector] = {}
 
 
 def _crop_in_worker(photo: Photo, settings: FaceSettings, yunet: str) -> Entry:
+    if not _worker_detectors:  # first photo in this worker: one OpenCV thread, the processes share the cores
+        import cv2
+
+        cv2.setNumThreads(1)
     detector = _worker_detectors.setdefault((settings, yunet), Detector(settings, yunet))
     return crop_photo(photo, settings, detector)
 
