@@ -40,13 +40,22 @@ class Photo:
     pixels: np.ndarray | None = None  # grey uint8, for built-in sources
 
     def content_hash(self) -> str:
-        """SHA-256 of the photo's bytes: the identity used by caches and face ids."""
+        """SHA-256 of the photo's bytes: the identity used by caches and face ids.
+
+        A build asks for it more than once (the build's stamp, the faces stage,
+        the trends page); the file is read once while its size and mtime stay.
+        """
         if self.pixels is not None:
-            data = self.pixels.tobytes() + repr(self.pixels.shape).encode()
-        else:
-            assert self.path is not None
-            data = self.path.read_bytes()
-        return hashlib.sha256(data).hexdigest()
+            return hashlib.sha256(self.pixels.tobytes() + repr(self.pixels.shape).encode()).hexdigest()
+        assert self.path is not None
+        stat = self.path.stat()
+        key = (str(self.path), stat.st_size, stat.st_mtime_ns)
+        if key not in _HASHES:
+            _HASHES[key] = hashlib.sha256(self.path.read_bytes()).hexdigest()
+        return _HASHES[key]
+
+
+_HASHES: dict[tuple[str, int, int], str] = {}  # (path, size, mtime) -> content hash, for this process
 
 
 @dataclass(frozen=True)

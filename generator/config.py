@@ -541,11 +541,6 @@ def apply_overrides(report: Report, smoke: bool) -> Report:
     return dataclasses.replace(report, settings=dataclasses.replace(report.settings, model=model))
 
 
-def as_dict(settings: Any) -> dict:
-    """Settings as plain JSON-ready data (for report.json and the cache key)."""
-    return dataclasses.asdict(settings)
-
-
 # ---------------------------------------------------------------- documentation
 
 

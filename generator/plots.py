@@ -92,11 +92,6 @@ def grid_columns(n: int, aspect: float = 1.0) -> int:
     return max(1, math.ceil(math.sqrt(n * aspect)))
 
 
-def enlarge(image: np.ndarray, size: int) -> Image.Image:
-    """One grey image scaled to ``size`` pixels square, pixels kept crisp."""
-    return Image.fromarray(image, "L").resize((size, size), Image.Resampling.NEAREST)
-
-
 def loss_plot(train: list[float], test: list[float]) -> bytes:
     """Train and test loss per epoch, as PNG bytes."""
     fig, ax = _figure(6, 3.4)

@@ -228,8 +228,7 @@ def _trend_view(data: ReportData) -> dict | None:
     rows = [{"id": u, "prevalence": [_round(v) for v in t.prevalence[u]], "change": _round(t.change[u])}
             for u in data.ranking.featured]
     by_change = sorted(rows, key=lambda r: (r["change"], r["id"]))
-    years = [{"slug": s, "title": n, "faces": c} for s, n, c in zip(t.years.slugs, t.years.titles, t.faces,
-                                                                    strict=True)]
+    years = _years(t)
     return {"years": years, "rows": rows, "rose": by_change[-1] if rows else None,
             "fell": by_change[0] if rows else None}
 
@@ -323,6 +322,10 @@ def report_json(data: ReportData, page: ReportPage) -> dict:
     }
 
 
+def _years(t: Trend) -> list[dict]:
+    return [{"slug": s, "title": n, "faces": c} for s, n, c in zip(t.years.slugs, t.years.titles, t.faces, strict=True)]
+
+
 def _faces_json(data: ReportData) -> list[dict]:
     """Every face; with publish_photos: none, ids only (no photo paths, no names)."""
     if data.report.settings.publish_photos == "none":
@@ -334,8 +337,7 @@ def _trend_json(data: ReportData) -> dict:
     t = data.trend
     if t is None:
         return {}
-    years = [{"slug": s, "title": n, "faces": c} for s, n, c in zip(t.years.slugs, t.years.titles, t.faces,
-                                                                    strict=True)]
+    years = _years(t)
     return {"years": years, "trend": {str(u): [_round(v) for v in t.prevalence[u]] for u in range(len(t.change))}}
 
 
