@@ -331,7 +331,7 @@ def reference_fit(x_uint8, test_mask, s) -> tuple[list[float], list[float]]:
     train_x, test_x = x[torch.from_numpy(~test_mask)], x[torch.from_numpy(test_mask)]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(s.seed)
-        model = Autoencoder(x.shape[1], s.hidden, s.activation, s.dropout)
+        model = Autoencoder(x.shape[1], s.hidden, s.activation, s.dropout, s.tied)
         if s.center:
             model.mean.copy_(train_x.mean(dim=0))
         opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay, foreach=False)

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import collect, config, describe, faces, feeds, incremental, match, rank, render, trends
+from . import collect, config, describe, experiments, faces, feeds, incremental, match, rank, render, trends
 from .errors import UserError
 
 log = logging.getLogger(__name__)
@@ -157,16 +157,42 @@ def analyse(report: config.Report, found: faces.Faces, options: BuildOptions, cl
         trained = train.train_or_load(found, s.model, options.cache, options.retrain)
     with clock.stage("rank"):
         acts = train.first_layer(trained.model, found.pixels)
-        nonface_acts = train.first_layer(trained.model, rank.nonface_patches(s.faces.size))
+        nonfaces, nonface_source = rank.nonfaces(found.backgrounds, s.faces.size)
         weights = train.unit_weights(trained.model)
-        ranking = rank.rank_units(weights, s.faces.size, acts, nonface_acts, s.featured, list(s.captions))
+        groups = match.best_faces(acts, rank.TREND_TOP)
+        signals = rank.Signals(found.pixels, found.persons, groups, acts, train.first_layer(trained.model, nonfaces),
+                               nonface_source, train.initial_weights(weights.shape[1], s.model))
+        ranking = rank.rank_units(weights, s.faces.size, signals, s.featured, list(s.captions))
+        deeper = _deeper_layers(trained.model, found.pixels, len(s.model.hidden), s.model.seed)
     with clock.stage("match"):
         matches = match.match_units(acts, found, s.matches)
         trend = trends.by_year(acts, years) if years is not None else None
     with clock.stage("describe"):
-        captions = describe.describe(found.pixels, matches.best, ranking.featured, s.matches, s.captions)
+        captions = describe.describe(found.pixels, groups, ranking.featured, rank.TREND_TOP, s.captions)
+    with clock.stage("experiments"):
+        runs = run_experiments(report, found, options, clock)
     clock.cached.update(faces=found.cached, model=trained.cached)
-    return render.ReportData(report, found, trained, weights, ranking, matches, captions, trend)
+    return render.ReportData(report, found, trained, weights, ranking, matches, captions, trend, deeper, runs)
+
+
+def run_experiments(report: config.Report, found: faces.Faces, options: BuildOptions, clock: _Clock) -> list:
+    """The report's experiment sweep, when it asks for one; each run's seconds go to the build record."""
+    e, s = report.settings.experiments, report.settings
+    if not e.enabled:
+        return []
+    sweep = experiments.sweep_from_overrides(s.model, e.runs) if e.runs else experiments.default_sweep(s.model)
+    results = experiments.run_sweep(found, sweep, s.faces.size, options.cache, options.retrain)
+    clock.timings.update({f"experiment: {r.label}": round(r.seconds, 4) for r in results})
+    clock.cached["experiments"] = all(r.cached for r in results)
+    return results
+
+
+def _deeper_layers(model, pixels, layers: int, seed: int) -> list:
+    """What each unit of the hidden layers past the first looks for (activation maximisation)."""
+    from . import train
+
+    radius = train.face_radius(model, pixels) if layers > 1 else 0.0
+    return [train.preferred_inputs(model, depth, radius, seed=seed) for depth in range(2, layers + 1)]
 
 
 def navigation(reports: list[config.Report]) -> dict[str, render.Nav]:
@@ -208,7 +234,7 @@ def _kept(folder: Path, stamp: str, previous: str | None) -> dict | None:
 
 def _feeds(site: config.SiteSettings, summaries: list[dict], files: dict[str, bytes],
            carried: dict[str, dict]) -> dict[str, bytes]:
-    html = ["index.html"] + [p for p in files if p.count("/") == 1 and p.endswith("/index.html")]
+    html = ["index.html", "method.html"] + [p for p in files if p.count("/") == 1 and p.endswith("/index.html")]
     html += [f"{slug}/index.html" for slug in carried]  # report pages; their unit pages link from them
     date = render.build_date()
     return {"feed.xml": feeds.atom_feed(site, summaries, date), "sitemap.xml": feeds.sitemap(site, html)}

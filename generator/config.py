@@ -110,8 +110,9 @@ class ModelSettings:
     )
     noise: float = _opt(
         0.0,
-        "Masking noise rate: the fraction of input pixels set to 0 while training "
-        "(a denoising autoencoder; 0 turns it off).",
+        "Masking noise rate: the fraction of input pixels masked while training (a denoising "
+        "autoencoder; 0 turns it off). A masked pixel takes the mean face's value, which is 0 once "
+        "centred (with `center: false`, plain 0).",
         min=0.0,
         max_exclusive=1.0,
     )
@@ -120,7 +121,11 @@ class ModelSettings:
         "Subtract the mean training face from every input and add it back to the output. "
         "Without it, ReLU units fed all-positive pixels tend to die in the first optimiser steps.",
     )
-    tied: bool = _opt(False, "Tied weights: the decoder uses the encoder's weights, transposed.")
+    tied: bool = _opt(
+        True,
+        "Tied weights: the decoder uses the encoder's weights, transposed. On the ORL faces it makes most "
+        "weight images pictures instead of static (median face score 0.87 against 0.14) and lowers the test loss.",
+    )
     sparsity: float = _opt(
         0.0, "L1 penalty on the first hidden layer's activations (0: off): fewer units explain each face.",
         min=0.0, max=100.0,
@@ -144,6 +149,23 @@ class ModelSettings:
 
 
 @dataclass(frozen=True)
+class ExperimentSettings:
+    """The experiments page (the `experiments:` section): variations of the model, trained and compared."""
+
+    enabled: bool = _opt(
+        False,
+        "Train a sweep of variations of this report's model and publish an experiments page comparing their "
+        "test loss, interpretable units and cost. Each run is cached like the main model.",
+    )
+    runs: list[dict[str, Any]] = _opt(
+        [],
+        "Your own sweep: one mapping of `model:` settings per run, each changing the report's model "
+        "(e.g. `- {activation: sigmoid}`). Empty: the default sweep, one change at a time: ReLU or sigmoid, "
+        "100/400/1000 units, dropout on or off, masking noise 0 or 0.2.",
+    )
+
+
+@dataclass(frozen=True)
 class ReportSettings:
     """One report: the YAML front matter of content/<report>/index.md."""
 
@@ -163,7 +185,8 @@ class ReportSettings:
         "report folder), or a built-in source: `builtin:lfw-subset` (the 100 "
         "LFW faces scikit-image ships).",
     )
-    featured: int = _opt(3, "How many of the most face-like units the report features.", min=0)
+    featured: int = _opt(
+        3, "How many units the report features: the first by trend score (see the method page).", min=0)
     matches: int = _opt(
         12, "How many best-matching faces are listed for every unit.", min=1, max=1000
     )
@@ -184,6 +207,8 @@ class ReportSettings:
     )
     faces: FaceSettings = field(default_factory=FaceSettings, metadata={"doc": "Face crops."})
     model: ModelSettings = field(default_factory=ModelSettings, metadata={"doc": "The model."})
+    experiments: ExperimentSettings = field(default_factory=ExperimentSettings,
+                                            metadata={"doc": "The experiments page."})
 
 
 @dataclass(frozen=True)
@@ -434,6 +459,7 @@ def load_report(folder: Path, site: SiteSettings) -> Report:
     merged = _with_preset(_deep_merge(site.defaults, front), source)
     settings = _build(ReportSettings, merged, str(source))
     _check_captions(settings, source)
+    settings = dataclasses.replace(settings, experiments=_check_experiments(settings.experiments, str(source)))
     _check_yunet(settings, folder, source)
     if not settings.title:
         settings = dataclasses.replace(settings, title=slug)
@@ -457,6 +483,15 @@ def _with_preset(raw: dict, source: Path) -> dict:
     if name in ("", None) or not isinstance(name, str) or name not in PRESETS:
         return raw  # an unknown preset is reported by the schema check, with the valid names
     return _deep_merge(PRESETS[name], raw)
+
+
+def _check_experiments(experiments: ExperimentSettings, where: str) -> ExperimentSettings:
+    """Each run of a custom sweep must be valid `model:` settings; returned in canonical form (1e-4 a float)."""
+    runs = []
+    for i, run in enumerate(experiments.runs):
+        built = _build(ModelSettings, run, where, f"experiments.runs.{i}.")
+        runs.append({key: getattr(built, key) for key in run})
+    return dataclasses.replace(experiments, runs=runs)
 
 
 def _check_captions(settings: ReportSettings, source: Path) -> None:
@@ -538,7 +573,10 @@ def apply_overrides(report: Report, smoke: bool) -> Report:
     if not smoke:
         return report
     model = dataclasses.replace(report.settings.model, epochs=min(report.settings.model.epochs, 2))
-    return dataclasses.replace(report, settings=dataclasses.replace(report.settings, model=model))
+    runs = [{**run, "epochs": min(run.get("epochs", model.epochs), 2)} for run in report.settings.experiments.runs]
+    experiments = dataclasses.replace(report.settings.experiments, runs=runs)
+    return dataclasses.replace(report, settings=dataclasses.replace(report.settings, model=model,
+                                                                    experiments=experiments))
 
 
 # ---------------------------------------------------------------- documentation

@@ -3,7 +3,8 @@
 For a unit, its best-matching faces are compared with all faces: overall
 brightness, and region by region the brightness of named regions of the crop
 relative to the face's own mean (so a darker photo does not make every region
-"darker"), and the left-right balance. A difference is
+"darker"), both lower sides and both sides taken together (named together when
+both sides differ the same way), and the left-right balance. A difference is
 reported when the matched faces' mean lies at least ``NOTABLE`` standard
 deviations (of that measure across all faces) from the all-faces mean, and at
 least ``STANDARD_ERRORS`` standard errors of a mean of that many faces, so
@@ -31,6 +32,7 @@ REGIONS = {
     "lower right": (0.7, 1.0, 0.7, 1.0),
     "mouth": (0.65, 0.85, 0.3, 0.7),
 }
+PAIRS = {"lower sides": ("lower left", "lower right"), "sides": ("left side", "right side")}
 HINTS = {  # what a darker region usually means in a portrait, said with a question mark
     ("lower sides", "darker"): "longer hair falling past the face?",
     ("sides", "darker"): "hair down both sides?",
@@ -63,6 +65,8 @@ def region_means(pixels: np.ndarray) -> dict[str, np.ndarray]:
         rows = slice(int(top * h), max(int(bottom * h), int(top * h) + 1))
         cols = slice(int(left * w), max(int(right * w), int(left * w) + 1))
         out[name] = mean(rows, cols) - overall
+    for pair, (a, b) in PAIRS.items():  # both sides together: half the noise of either alone
+        out[pair] = (out[a] + out[b]) / 2
     out["left-right balance"] = mean(slice(None), slice(0, w // 2)) - mean(slice(None), slice(w - w // 2, w))
     return out
 
@@ -82,12 +86,10 @@ def _phrase(effect: dict[str, float], k: int) -> list[str]:
     if abs(effect["overall"]) >= notable:
         tone = "darker" if effect["overall"] < 0 else "brighter"
         parts.append(f"{tone} overall than most faces ({effect['overall']:+.1f} sd): lighting or skin tone?")
-    sides = [("lower sides", "lower left", "lower right"), ("sides", "left side", "right side")]
     used = set()
-    for label, a, b in sides:
-        ea, eb = effect[a], effect[b]
-        if abs(ea) >= notable and abs(eb) >= notable and np.sign(ea) == np.sign(eb):
-            parts.append(_say(label, (ea + eb) / 2))
+    for label, (a, b) in PAIRS.items():  # a pair is named when together they stand out, both the same way
+        if abs(effect[label]) >= notable and np.sign(effect[a]) == np.sign(effect[b]) == np.sign(effect[label]):
+            parts.append(_say(label, effect[label]))
             used |= {a, b}
     for name in ("forehead", "eyes", "mouth", "left side", "right side", "lower left", "lower right"):
         if name not in used and abs(effect[name]) >= notable:

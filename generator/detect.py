@@ -137,3 +137,21 @@ def square_with_margin(box: tuple, shape: tuple, margin: float) -> tuple[int, in
     x0 = int(round(min(max(cx - side / 2, 0), shape[1] - side)))
     y0 = int(round(min(max(cy - side / 2, 0), shape[0] - side)))
     return x0, y0, x0 + side, y0 + side
+
+
+def background_patch(image: np.ndarray, faces: list[Face], margin: float, size: int) -> np.ndarray | None:
+    """A square of the photo, as large as the first face's crop, that overlaps no face's crop; None if none fits.
+
+    Candidates are scanned in rows from the top left in steps of half a side,
+    so the patch is the same in every build. Used as a non-face for selectivity.
+    """
+    if not faces:
+        return None
+    boxes = [square_with_margin(f.box, image.shape, margin) for f in faces]
+    side = boxes[0][2] - boxes[0][0]
+    step = max(1, side // 2)
+    for y in range(0, image.shape[0] - side + 1, step):
+        for x in range(0, image.shape[1] - side + 1, step):
+            if all(x + side <= x0 or x >= x1 or y + side <= y0 or y >= y1 for x0, y0, x1, y1 in boxes):
+                return resize_crop(image[y:y + side, x:x + side], size)
+    return None

@@ -31,12 +31,12 @@ from tqdm import tqdm
 from .collect import Collection, Photo, Skipped
 from .config import FaceSettings
 from .decode import Unreadable, decode
-from .detect import Detector, cut, resize_crop
+from .detect import Detector, background_patch, cut, resize_crop
 from .errors import UserError
 
 log = logging.getLogger(__name__)
 
-FACES_VERSION = 3  # bump when the crop procedure changes, to invalidate cached crops
+FACES_VERSION = 4  # bump when the crop procedure changes, to invalidate cached crops
 PARALLEL_MIN = 64  # fewer photos than this are cropped in this process: starting workers costs more
 PROBE = 16  # photos cropped here first, to learn what one costs
 POOL_WORTH_S = 3.0  # the rest go to worker processes only when they would take longer than this here
@@ -50,6 +50,7 @@ class Entry:
     detected: list[bool]
     phash: int  # 256-bit difference hash of the whole photo; 0 when unreadable
     reason: str = ""
+    background: np.ndarray | None = None  # (b, size, size) uint8: patches of the photo away from its faces
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class Faces:
     cached: bool  # every crop came from the cache
     profiles: dict[str, dict[str, str]] = field(default_factory=dict)  # person -> name, profile (people.csv)
     excluded: int = 0  # photos and faces left out on the author's request
+    backgrounds: np.ndarray | None = None  # (M, size, size) uint8 non-face patches of these photos (never published)
 
     @property
     def people(self) -> int | None:
@@ -105,15 +107,15 @@ def find_faces(collection: Collection, settings: FaceSettings, cache_dir: Path, 
     ids, photos, persons, crops, detected = faces
     excluded = collection.excluded + sum(len(entries[d].crops) for _, d in kept) - len(ids)
     profiles = {k: v for k, v in collection.people.items() if k in set(persons)}
-    return Faces(ids, photos, persons, np.stack(crops), detected, total, skipped, not misses, profiles, excluded)
+    return Faces(ids, photos, persons, np.stack(crops), detected, total, skipped, not misses, profiles, excluded,
+                 _backgrounds(kept, entries, exclude, settings.size))
 
 
 def _assemble(kept: list[tuple[Photo, str]], entries: dict[str, Entry], exclude: frozenset[str]) -> tuple:
     ids, photos, persons, crops, detected = [], [], [], [], []
     for photo, digest in kept:
         entry = entries[digest]
-        for k, crop in enumerate(entry.crops):
-            face_id = digest[:10] + (f"-{k}" if k else "")
+        for k, (face_id, crop) in enumerate(zip(_face_ids(digest, entry), entry.crops, strict=True)):
             if face_id in exclude:
                 continue
             ids.append(face_id)
@@ -122,6 +124,19 @@ def _assemble(kept: list[tuple[Photo, str]], entries: dict[str, Entry], exclude:
             crops.append(crop)
             detected.append(entry.detected[k])
     return ids, photos, persons, crops, detected
+
+
+def _backgrounds(kept: list[tuple[Photo, str]], entries: dict[str, Entry], exclude: frozenset[str],
+                 size: int) -> np.ndarray:
+    """The background patches of the kept photos; a photo with an excluded face gives none."""
+    patches = [entries[d].background for _, d in kept
+               if entries[d].background is not None and not any(i in exclude for i in _face_ids(d, entries[d]))]
+    patches = [b for b in patches if len(b)]
+    return np.concatenate(patches) if patches else np.zeros((0, size, size), np.uint8)
+
+
+def _face_ids(digest: str, entry: Entry) -> list[str]:
+    return [digest[:10] + (f"-{k}" if k else "") for k in range(len(entry.crops))]
 
 
 def _unique_photos(collection: Collection) -> tuple[list[tuple[Photo, str]], list[Skipped]]:
@@ -223,12 +238,14 @@ def crop_photo(photo: Photo, settings: FaceSettings, detector: Detector) -> Entr
     phash = difference_hash(image)
     if max(image.shape) <= settings.crop_max_side:
         return Entry(equalise(resize_crop(centre_square(image), settings.size), settings)[None], [False], phash)
-    found = detector.faces(image)
-    found = found[:1] if settings.keep == "largest" else found
+    every = detector.faces(image)
+    found = every[:1] if settings.keep == "largest" else every
     if not found:
         return Entry(none, [], phash, "no face found")
     crops = [equalise(cut(image, f, settings.margin, settings.size, settings.align), settings) for f in found]
-    return Entry(np.stack(crops), [True] * len(crops), phash)
+    patch = background_patch(image, every, settings.margin, settings.size)
+    background = none if patch is None else equalise(patch, settings)[None]
+    return Entry(np.stack(crops), [True] * len(crops), phash, background=background)
 
 
 def _read(photo: Photo) -> bytes:
@@ -290,9 +307,12 @@ class _CropStore:
             return None
         try:
             with np.load(path, allow_pickle=False) as data:
-                crops, detected = data["crops"], data["detected"].tolist()
-                entry = Entry(crops, detected, int.from_bytes(data["phash"].tobytes(), "big"), str(data["reason"]))
-            if crops.dtype == np.uint8 and crops.shape[1:] == (self.size, self.size) and len(detected) == len(crops):
+                crops, detected, background = data["crops"], data["detected"].tolist(), data["background"]
+                entry = Entry(crops, detected, int.from_bytes(data["phash"].tobytes(), "big"), str(data["reason"]),
+                              background)
+            square = (self.size, self.size)
+            if crops.dtype == background.dtype == np.uint8 and crops.shape[1:] == background.shape[1:] == square \
+                    and len(detected) == len(crops):
                 return entry
             raise ValueError("unexpected contents")
         except (OSError, ValueError, KeyError, EOFError) as exc:
@@ -304,7 +324,8 @@ class _CropStore:
         buffer = io.BytesIO()
         np.savez_compressed(buffer, crops=entry.crops, detected=np.array(entry.detected, bool),
                             phash=np.frombuffer(entry.phash.to_bytes(HASH_BITS // 8, "big"), np.uint8),
-                            reason=np.array(entry.reason))
+                            reason=np.array(entry.reason),
+                            background=entry.background if entry.background is not None else entry.crops[:0])
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")

@@ -36,13 +36,17 @@ def clearly_active(acts: np.ndarray) -> np.ndarray:
     return (acts - lo) / spread >= CLEAR_ACTIVATION
 
 
+def best_faces(acts: np.ndarray, top: int) -> list[list[int]]:
+    """Per unit, the ``top`` faces that excite it most, best first; none for a unit silent on every face."""
+    order = np.argsort(-acts, axis=0, kind="stable")[:top].T
+    flat = acts.max(axis=0) <= acts.min(axis=0)
+    return [[] if flat[u] else row.tolist() for u, row in enumerate(order)]
+
+
 def match_units(acts: np.ndarray, faces: Faces, top: int) -> Matches:
     """Best faces and prevalence of each unit from activations (faces, units)."""
-    order = np.argsort(-acts, axis=0, kind="stable")[:top].T
-    lo, hi = acts.min(axis=0), acts.max(axis=0)
     clear = clearly_active(acts)
     groups = np.array([p if p is not None else f"\0{i}" for i, p in enumerate(faces.persons)], object)
     people = np.array([len(set(groups[clear[:, u]])) for u in range(acts.shape[1])])
     count = clear.sum(axis=0)
-    best = [row.tolist() if hi[u] > lo[u] else [] for u, row in enumerate(order)]  # a silent unit matches nobody
-    return Matches(best, count / len(acts), count, people)
+    return Matches(best_faces(acts, top), count / len(acts), count, people)

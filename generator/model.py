@@ -28,15 +28,23 @@ class Autoencoder(nn.Module):
         else:
             self.decoder = nn.ModuleList(nn.Linear(b, a) for a, b in reversed(pairs))
         self.act = ACTIVATIONS[activation]()
-        self.drop = nn.Dropout(dropout)
+        self.dropout = dropout
         self.register_buffer("mean", torch.zeros(n_inputs))
 
     def encode(self, x: torch.Tensor, depth: int | None = None) -> torch.Tensor:
         """Hidden activations after ``depth`` layers (all encoder layers by default)."""
         x = x - self.mean
         for layer in self.encoder[:depth]:
-            x = self.drop(self.act(layer(x)))
+            x = self._drop(self.act(layer(x)))
         return x
+
+    def _drop(self, h: torch.Tensor) -> torch.Tensor:
+        """Inverted dropout. The mask comes from uniform draws compared with the rate:
+        on CPU that is several times faster than nn.Dropout's Bernoulli sampling."""
+        if not self.training or self.dropout == 0:
+            return h
+        keep = torch.rand_like(h) >= self.dropout
+        return h * keep.to(h.dtype).mul_(1 / (1 - self.dropout))
 
     def decode(self, h: torch.Tensor) -> torch.Tensor:
         layers = self._decoder_layers()

@@ -1,5 +1,21 @@
 """Stage 5, rank: score every first-layer hidden unit and pick the featured ones.
 
+The rank. A unit worth featuring shows a look that differs from the average
+face and that many different people share. For each unit take its group, the
+TREND_TOP faces that excite it most, and measure
+
+    distinctiveness D = sqrt(mean over pixels p of ((group mean_p - mean_p) / sd_p)^2)
+    people diversity P = exp(H) / min(TREND_TOP, people), H the entropy of the group's people
+    trend score = D * P
+
+(mean_p and sd_p over all faces; a face without a known person is a person
+of its own, so without names P = 1). Units are ranked by trend score, the
+ones whose weight image is more structure than static (face_score of at least
+INTERPRETABLE) first; the featured units are the first ones that are not
+silent, skipping a unit whose group looks like an already featured unit's
+(their offsets from the average face correlate SAME_LOOK or more).
+Distinctiveness alone features one person's face; diversity keeps that out.
+
 face_score: how much of a unit's weight image is structure rather than TV
 static. A 4-neighbour Laplacian of independent noise has 20 times the noise's
 variance; a smooth image has almost none. So for a weight image w,
@@ -9,10 +25,24 @@ variance; a smooth image has almost none. So for a weight image w,
 estimates the share of w's variance that is smooth structure: 0 for a unit
 that never left its random start, near 1 for a unit that became a picture.
 
+moved: how far the weight image travelled from its random start, relative to
+the start's length, ||w - w0|| / ||w0||: near 0 for a unit training never
+touched. (The start is rebuilt from the seed, so nothing extra is stored.)
+
+agreement: the correlation between the weight image and what sets the unit's
+best-matching faces apart, their mean minus the mean of all faces:
+
+    agreement = corr(w, mean(top matches) - mean(all faces))
+
+near 1 when the unit's weights look like the faces it picks out, near 0 when
+its picture and its matches have nothing to do with each other.
+
 selectivity: ROC AUC of the unit's activation on this report's faces against
-the non-face patches scikit-image ships with the LFW subset (after Le et al.
-2012): 0.5 means it cannot tell faces from non-faces, 1 that every face
-excites it more than any non-face.
+non-faces (after Le et al. 2012): 0.5 means it cannot tell faces from
+non-faces, 1 that every face excites it more than any non-face. The non-faces
+are patches of the report's own photos away from their faces when there are
+at least MIN_BACKGROUNDS of them, else the non-face patches scikit-image ships
+with the LFW subset.
 """
 
 from __future__ import annotations
@@ -25,14 +55,27 @@ from .collect import lfw_nonfaces
 from .faces import resize_crop
 
 NOISE_LAPLACIAN_RATIO = 20.0  # E[lap(n)^2] / var(n) for i.i.d. noise n, 4-neighbour Laplacian
+INTERPRETABLE = 0.5  # face_score from which a unit's weight image is more structure than static
+SAME_LOOK = 0.8  # featured units whose groups' offsets from the average face correlate this much show one look
+TREND_TOP = 30  # faces in a unit's group: the trend score, the caption and the composite look at these
+MIN_BACKGROUNDS = 20  # background patches needed before they replace the LFW non-faces
+BACKGROUNDS = "background patches of these photos, away from their faces"
+LFW_NONFACES = "the 100 non-face patches scikit-image ships with the LFW subset"
 
 
 @dataclass(frozen=True)
 class Ranking:
     face_score: np.ndarray  # (units,) in [0, 1]
     selectivity: np.ndarray  # (units,) ROC AUC in [0, 1]
-    rank: np.ndarray  # (units,) 1 = most face-like
+    distinctiveness: np.ndarray  # (units,) in standard deviations per pixel
+    diversity: np.ndarray  # (units,) in (0, 1]
+    trend_score: np.ndarray  # (units,) distinctiveness x diversity
+    rank: np.ndarray  # (units,) 1 = first
     featured: list[int]  # unit ids, best first
+    moved: np.ndarray  # (units,) ||w - w0|| / ||w0||
+    agreement: np.ndarray  # (units,) correlation in [-1, 1]
+    nonfaces: str  # what selectivity was measured against
+    groups: list[list[int]]  # per unit: the faces the trend score looked at (its composite and caption too)
 
 
 def face_scores(weights: np.ndarray, size: int) -> np.ndarray:
@@ -45,8 +88,43 @@ def face_scores(weights: np.ndarray, size: int) -> np.ndarray:
 
 
 def nonface_patches(size: int) -> np.ndarray:
-    """Non-face images at the crop size, for selectivity."""
+    """The LFW subset's non-face images at the crop size."""
     return np.stack([resize_crop(p, size) for p in lfw_nonfaces()])
+
+
+def nonfaces(backgrounds: np.ndarray | None, size: int) -> tuple[np.ndarray, str]:
+    """The non-faces selectivity is measured against, and what they are."""
+    if backgrounds is not None and len(backgrounds) >= MIN_BACKGROUNDS:
+        return backgrounds, BACKGROUNDS
+    return nonface_patches(size), LFW_NONFACES
+
+
+def moved(weights: np.ndarray, initial: np.ndarray) -> np.ndarray:
+    """Distance of each weight image from its random start, relative to the start's length."""
+    w0 = initial.astype(np.float64)
+    return np.linalg.norm(weights - w0, axis=1) / np.maximum(np.linalg.norm(w0, axis=1), 1e-30)
+
+
+def group_offsets(pixels: np.ndarray, groups: list[list[int]]) -> np.ndarray:
+    """Each unit's group mean minus the mean of all faces, (units, pixels) in grey levels; 0 for an empty group."""
+    flat = pixels.reshape(len(pixels), -1)
+    mean = flat.mean(axis=0, dtype=np.float64)
+    out = np.zeros((len(groups), flat.shape[1]))
+    for u, group in enumerate(groups):
+        if group:
+            out[u] = flat[group].mean(axis=0, dtype=np.float64) - mean
+    return out
+
+
+def agreement(weights: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Correlation of each weight image with its group's offset from the average face; 0 without a group."""
+    return np.array([_corr(w, d) for w, d in zip(weights, offsets, strict=True)])
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a - a.mean(), b - b.mean()
+    norm = np.linalg.norm(a) * np.linalg.norm(b)
+    return float(a @ b / norm) if norm > 0 else 0.0
 
 
 def selectivity(face_acts: np.ndarray, nonface_acts: np.ndarray) -> np.ndarray:
@@ -59,19 +137,65 @@ def selectivity(face_acts: np.ndarray, nonface_acts: np.ndarray) -> np.ndarray:
     return u / (n_pos * n_neg)
 
 
-def rank_units(weights: np.ndarray, size: int, face_acts: np.ndarray, nonface_acts: np.ndarray,
-               featured: int, pinned: list[int] = ()) -> Ranking:
-    """Score, order and feature the units.
+def distinctiveness(pixels: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """How far each group's mean face lies from the mean of all faces, in standard deviations per pixel (RMS)."""
+    sd = np.maximum(pixels.reshape(len(pixels), -1).std(axis=0, dtype=np.float64), 1.0)  # at least one grey level
+    return np.sqrt(((offsets / sd) ** 2).mean(axis=1))
 
-    The ``featured`` most face-like units are featured, except units silent on
-    every face; ``pinned`` units (those the author wrote a caption for) are
-    featured too, after them.
+
+def diversity(persons: list[str | None], groups: list[list[int]]) -> np.ndarray:
+    """exp(entropy) of each group's people over the most it could be: 1 when no two faces share a person."""
+    who = [p if p is not None else f"\0{i}" for i, p in enumerate(persons)]
+    people = len(set(who))
+    out = np.zeros(len(groups))
+    for u, group in enumerate(groups):
+        if group:
+            _, counts = np.unique([who[i] for i in group], return_counts=True)
+            q = counts / counts.sum()
+            out[u] = np.exp(-(q * np.log(q)).sum()) / min(len(group), people)
+    return out
+
+
+@dataclass(frozen=True)
+class Signals:
+    """What ranking needs besides the weights: the faces, their people, each unit's group and activations."""
+
+    pixels: np.ndarray  # (faces, size, size) uint8
+    persons: list[str | None]
+    groups: list[list[int]]  # per unit: its TREND_TOP best faces, best first; empty for a silent unit
+    face_acts: np.ndarray  # (faces, units)
+    nonface_acts: np.ndarray  # (non-faces, units)
+    nonfaces: str = LFW_NONFACES  # what the non-faces are
+    initial: np.ndarray | None = None  # (units, pixels): the weights before training, when known
+
+
+def rank_units(weights: np.ndarray, size: int, signals: Signals, featured: int, pinned: list[int] = ()) -> Ranking:
+    """Score, order and feature the units (see the module's docstring for the rule).
+
+    ``pinned`` units (those the author wrote a caption for) are featured too, after the chosen ones.
     """
+    g = signals
     score = face_scores(weights, size)
-    order = np.lexsort((np.arange(len(score)), -score))
+    offsets = group_offsets(g.pixels, g.groups)
+    distinct, diverse = distinctiveness(g.pixels, offsets), diversity(g.persons, g.groups)
+    trend = distinct * diverse
+    order = np.lexsort((np.arange(len(score)), -trend, score < INTERPRETABLE))
     rank = np.empty(len(score), int)
     rank[order] = np.arange(1, len(score) + 1)
-    alive = face_acts.std(axis=0) > 0
-    chosen = [int(u) for u in order if alive[u]][:featured]
+    chosen = _feature([int(u) for u in order if g.groups[u]], offsets, featured)
     chosen += [int(u) for u in pinned if u not in chosen]  # ids checked by config
-    return Ranking(score, selectivity(face_acts, nonface_acts), rank, chosen)
+    travelled = moved(weights, g.initial) if g.initial is not None else np.full(len(score), np.nan)
+    return Ranking(score, selectivity(g.face_acts, g.nonface_acts), distinct, diverse, trend, rank, chosen,
+                   travelled, agreement(weights, offsets), g.nonfaces, g.groups)
+
+
+def _feature(candidates: list[int], offsets: np.ndarray, featured: int) -> list[int]:
+    """The first ``featured`` candidates, skipping one whose group looks like an already chosen unit's
+    (offsets correlated SAME_LOOK or more); skipped ones fill up only when too few distinct looks remain."""
+    chosen: list[int] = []
+    for u in candidates:
+        if len(chosen) == featured:
+            return chosen
+        if all(_corr(offsets[u], offsets[v]) < SAME_LOOK for v in chosen):
+            chosen.append(u)
+    return chosen + [u for u in candidates if u not in chosen][:featured - len(chosen)]

@@ -31,8 +31,10 @@ from .describe import Caption
 from .errors import UserError
 from .faces import Faces
 from .match import CLEAR_ACTIVATION, Matches
+from .rank import INTERPRETABLE, TREND_TOP
 
 if TYPE_CHECKING:  # torch and scipy are imported only when a report is computed
+    from .experiments import RunResult
     from .rank import Ranking
     from .train import Trained
     from .trends import Trend
@@ -46,7 +48,6 @@ CONTACT_SHEET_MAX = 400  # faces shown on the contact sheet
 CONTACT_THUMB_PX = 32  # their size there: the sheet is an overview, each face is published beside its units
 MATCHES_SHOWN = 8  # best matches shown on a unit's page and published as face images
 PHOTO_THUMB_PX = 240  # publish_photos: full: the photos behind the shown faces, at most this size
-INTERPRETABLE = 0.5  # face_score from which a unit counts as more structure than static
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,8 @@ class ReportData:
     matches: Matches
     captions: dict[int, Caption]
     trend: Trend | None = None  # the trends page only: prevalence per report
+    deeper: list[np.ndarray] = field(default_factory=list)  # hidden layers 2, 3, ...: preferred inputs (units, pixels)
+    experiments: list[RunResult] = field(default_factory=list)  # the sweep's runs, the report's model first
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,8 @@ class UnitView:
     rank: int
     face_score: float
     selectivity: float
+    moved: float | None  # None when the random start is unknown
+    agreement: float
     prevalence: float
     prevalence_photos: int
     prevalence_people: int
@@ -76,6 +81,10 @@ class UnitView:
     caption: str = ""
     caption_generated: bool = True
     matched_faces: list[dict] = field(default_factory=list)  # {id, photo, person} for the page
+    distinctiveness: float = 0.0
+    diversity: float = 0.0
+    trend_score: float = 0.0
+    group: int = 0  # faces in its composite and caption
 
 
 @dataclass(frozen=True)
@@ -129,6 +138,9 @@ class ReportPage:
     trend: dict | None = None  # years, and per featured unit its prevalence in each
     publish: str = "crops"  # publish_photos: full | crops | none
     excluded: int = 0
+    nonfaces: str = ""  # what selectivity was measured against
+    deeper: list[dict] = field(default_factory=list)  # per hidden layer past the first: layer, units, structured
+    experiments: list[dict] = field(default_factory=list)  # per run of the sweep: label, losses, yield, cost
 
 
 # ---------------------------------------------------------------- report
@@ -145,6 +157,8 @@ def render_report(data: ReportData, site: SiteSettings, nav: Nav) -> tuple[dict[
         "report.json": (json.dumps(doc, indent=1, ensure_ascii=False, sort_keys=True) + "\n").encode(),
         **_report_images(data, page),
     }
+    if page.experiments:
+        files["experiments.html"] = _html("experiments.html", page=page, root="../", **common)
     for unit in units:
         files[f"units/{unit.id}.html"] = _html(
             "unit.html", page=page, unit=unit, root="../../", **common,
@@ -165,11 +179,14 @@ def _unit_views(data: ReportData) -> list[UnitView]:
         views.append(UnitView(
             id=u, rank=int(r.rank[u]), face_score=_round(r.face_score[u]),
             selectivity=_round(r.selectivity[u]), prevalence=_round(m.prevalence[u]),
+            moved=None if np.isnan(r.moved[u]) else _round(r.moved[u]), agreement=_round(r.agreement[u]),
             prevalence_photos=int(m.photos[u]), prevalence_people=int(m.people[u]),
             matches=[faces.ids[i] for i in best],
             caption=caption.text if caption else "",
             caption_generated=caption.generated if caption else True,
             matched_faces=[_face(faces, i) for i in best[:MATCHES_SHOWN]],
+            distinctiveness=_round(r.distinctiveness[u]), diversity=_round(r.diversity[u]),
+            trend_score=_round(r.trend_score[u]), group=len(r.groups[u]),
         ))
     return views
 
@@ -201,8 +218,44 @@ def _report_page(data: ReportData, site: SiteSettings, units: list[UnitView], na
         interpretable=int((data.ranking.face_score >= INTERPRETABLE).sum()),
         interpretable_threshold=INTERPRETABLE, clear_activation=CLEAR_ACTIVATION,
         build_date=build_date(), version=__version__, trend=_trend_view(data), publish=s.publish_photos,
-        excluded=faces.excluded,
+        excluded=faces.excluded, nonfaces=data.ranking.nonfaces, deeper=_deeper_view(data),
+        experiments=_experiments_view(data),
     )
+
+
+def _experiments_view(data: ReportData) -> list[dict]:
+    """Each run of the sweep, measured against the first (the report's own model)."""
+    if not data.experiments:
+        return []
+    base = data.experiments[0]
+    base_settings = asdict(base.settings)
+    finals = [r.final_test for r in data.experiments if r.final_test is not None]
+    rows = []
+    for i, r in enumerate(data.experiments):
+        changes = {k: v for k, v in asdict(r.settings).items() if v != base_settings[k]}
+        change = None if r.final_test is None or not base.final_test else r.final_test / base.final_test - 1
+        rows.append({"index": i, "label": r.label, "changes": changes, "final_test_loss": _maybe(r.final_test),
+                     "change": _maybe(change, 4), "face_like": r.face_like, "units": r.units,
+                     "epochs": r.epochs_run, "gflop": round(r.gflop, 1),
+                     "best": bool(finals) and r.final_test == min(finals),
+                     "train_loss": [_round(v) for v in r.train_loss], "test_loss": [_round(v) for v in r.test_loss]})
+    return rows
+
+
+def _maybe(value: float | None, digits: int = 6) -> float | None:
+    return None if value is None else _round(value, digits)
+
+
+def _deeper_view(data: ReportData) -> list[dict]:
+    from .rank import face_scores
+
+    size = data.report.settings.faces.size
+    out = []
+    for k, images in enumerate(data.deeper):
+        scores = face_scores(images, size)
+        out.append({"layer": k + 2, "units": len(images), "structured": int((scores >= INTERPRETABLE).sum()),
+                    "face_score": [_round(v) for v in scores]})
+    return out
 
 
 def _skipped(faces: Faces, publish: str) -> list[dict]:
@@ -259,9 +312,20 @@ def _report_images(data: ReportData, page: ReportPage) -> dict[str, bytes]:
     if page.trend is not None and page.trend["rows"]:
         figures["img/trend.png"] = plots.trend_plot(
             [y["title"] for y in page.trend["years"]], {f"unit {r['id']}": r["prevalence"] for r in page.trend["rows"]})
+    for layer, preferred in zip(page.deeper, data.deeper, strict=True):
+        pictures = plots.weight_images(preferred, data.report.settings.faces.size)
+        figures[f"img/layer-{layer['layer']}.webp"] = plots.tile_grid(
+            pictures, plots.grid_columns(len(pictures)), [str(u) for u in range(len(pictures))])
+    if data.experiments:
+        figures["img/experiments.png"] = plots.sweep_plot({r.label: r.test_loss or r.train_loss
+                                                          for r in data.experiments})
+        size = data.report.settings.faces.size
+        figures.update({f"img/run-{i}.png": plots.tile_grid(plots.weight_images(r.showcase, size), len(r.showcase),
+                                                            scale=2)
+                        for i, r in enumerate(data.experiments)})
     figures.update({f"units/{u}.png": Image.fromarray(image, "L") for u, image in enumerate(images)})
-    figures.update({f"units/{u}-mean.png": Image.fromarray(_mean(data.faces.pixels[best[:MATCHES_SHOWN]]), "L")
-                    for u, best in enumerate(data.matches.best) if best})
+    figures.update({f"units/{u}-mean.png": Image.fromarray(_mean(data.faces.pixels[group]), "L")
+                    for u, group in enumerate(data.ranking.groups) if group})
     if publish != "none":
         shown_faces = sorted({i for best in data.matches.best for i in best[:MATCHES_SHOWN]})
         figures.update({f"faces/{data.faces.ids[i]}.png": Image.fromarray(data.faces.pixels[i], "L")
@@ -297,7 +361,8 @@ def _encode(figure, path: str) -> bytes:
 def report_json(data: ReportData, page: ReportPage) -> dict:
     """report.json: everything the page shows, machine-readable (contract in docs/)."""
     faces, t = data.faces, data.trained
-    unit_fields = ("id", "rank", "face_score", "selectivity", "prevalence",
+    unit_fields = ("id", "rank", "trend_score", "distinctiveness", "diversity", "face_score", "selectivity",
+                   "moved", "agreement", "prevalence",
                    "prevalence_photos", "prevalence_people", "matches")
     return {
         "slug": page.slug, "title": page.title, "description": page.description, "date": page.date,
@@ -318,6 +383,9 @@ def report_json(data: ReportData, page: ReportPage) -> dict:
                               "effects": {k: _round(v, 3) for k, v in c.effects.items()}}
                      for u, c in sorted(data.captions.items())},
         "interpretable_units": page.interpretable,
+        "nonfaces": page.nonfaces,
+        "deeper_layers": page.deeper,
+        "experiments": page.experiments,
         **_trend_json(data),
     }
 
@@ -351,9 +419,21 @@ def _round(value: float, digits: int = 6) -> float:
 def render_index(site: SiteSettings, summaries: list[dict], trends: bool = False) -> dict[str, bytes]:
     """The home page listing every report (newest first), and the stylesheet."""
     reports = sorted(summaries, key=lambda d: (d.get("date", ""), d["slug"]), reverse=True)
-    html = _env().get_template("index.html").render(
-        root="", site=site, reports=reports, trends=trends, build_date=build_date(), version=__version__)
-    return {"index.html": html.encode(), "static/style.css": (TEMPLATES / "static" / "style.css").read_bytes()}
+    common = {"root": "", "site": site, "build_date": build_date(), "version": __version__}
+    html = _env().get_template("index.html").render(reports=reports, trends=trends, **common)
+    return {"index.html": html.encode(), "method.html": _html("method.html", m=_method_numbers(), **common),
+            "static/style.css": (TEMPLATES / "static" / "style.css").read_bytes()}
+
+
+def _method_numbers() -> dict:
+    """The constants the method page quotes, from the code that uses them."""
+    from . import describe, rank
+    from .config import FaceSettings
+
+    return {"noise_ratio": rank.NOISE_LAPLACIAN_RATIO, "interpretable": INTERPRETABLE, "top": TREND_TOP,
+            "min_backgrounds": rank.MIN_BACKGROUNDS, "clear_activation": CLEAR_ACTIVATION, "regions": describe.REGIONS,
+            "notable": describe.NOTABLE, "standard_errors": describe.STANDARD_ERRORS,
+            "crop_max_side": FaceSettings().crop_max_side}
 
 
 def build_date() -> str:

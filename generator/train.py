@@ -26,7 +26,7 @@ from .model import Autoencoder
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_FORMAT = 3  # bump when training changes in a way old checkpoints do not reflect
+CHECKPOINT_FORMAT = 4  # bump when training changes in a way old checkpoints do not reflect
 
 
 @dataclass(frozen=True)
@@ -96,16 +96,15 @@ def split_by_person(persons: list[str | None], fraction: float, seed: int) -> np
 def fit(x: torch.Tensor, test_mask: np.ndarray, settings: ModelSettings, device: str):
     """Train on the faces outside ``test_mask``; return the model and per-epoch losses.
 
-    ``x`` holds the crops as uint8 rows (faces, pixels); each batch is turned
-    into floats in [0, 1] only when it is used, so memory stays at one byte a
+    ``x`` holds the crops as uint8 rows (faces, pixels). A training set of up
+    to FLOATS_AT_ONCE bytes as floats is turned into floats in [0, 1] once; a
+    larger one batch by batch as it is used, so memory stays at one byte a
     pixel however many faces there are.
     """
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(settings.seed)
-        model = Autoencoder(x.shape[1], settings.hidden, settings.activation, settings.dropout,
-                            settings.tied).to(device)
+        model = _new_model(x.shape[1], settings).to(device)
         gen = torch.Generator().manual_seed(settings.seed)
-        train_x = x[torch.from_numpy(~test_mask)].to(device)
+        train_x = _rows(x[torch.from_numpy(~test_mask)].to(device))
         test_x = x[torch.from_numpy(test_mask)].to(device)
         if settings.center:
             model.mean.copy_(_mean_face(train_x))
@@ -121,6 +120,18 @@ def fit(x: torch.Tensor, test_mask: np.ndarray, settings: ModelSettings, device:
     log.info("model: trained %d epochs on %d faces (%s), final train loss %.5f",
              len(train_loss), len(train_x), device, train_loss[-1])
     return model, train_loss, test_loss
+
+
+def _new_model(n_inputs: int, settings: ModelSettings) -> Autoencoder:
+    """The untrained model: its random start follows from the seed alone."""
+    torch.manual_seed(settings.seed)
+    return Autoencoder(n_inputs, settings.hidden, settings.activation, settings.dropout, settings.tied)
+
+
+def initial_weights(n_inputs: int, settings: ModelSettings) -> np.ndarray:
+    """The first layer's weight images before training, (units, pixels): rebuilt from the seed."""
+    with torch.random.fork_rng(devices=[]):
+        return unit_weights(_new_model(n_inputs, settings))
 
 
 class _Best:
@@ -151,13 +162,23 @@ def _optimizer(model: Autoencoder, settings: ModelSettings) -> torch.optim.Optim
         return torch.optim.AdamW(model.parameters(), foreach=True, **kw)
 
 
+FLOATS_AT_ONCE = 256 * 2**20  # bytes: training sets up to this size as floats are converted once
+
+
+def _rows(x: torch.Tensor) -> torch.Tensor:
+    """The training rows as floats when they are small enough, else as they are (uint8)."""
+    return _floats(x) if x.numel() * 4 <= FLOATS_AT_ONCE else x
+
+
 def _floats(x: torch.Tensor) -> torch.Tensor:
-    return x.float().div_(255)
+    """uint8 pixels as floats in [0, 1]; floats as they are."""
+    return x.float().div_(255) if x.dtype == torch.uint8 else x
 
 
 def _mean_face(x: torch.Tensor) -> torch.Tensor:
+    scale = 255 if x.dtype == torch.uint8 else 1
     total = sum(c.sum(dim=0, dtype=torch.float64) for c in x.split(CHUNK))
-    return (total / (255 * len(x))).float()
+    return (total / (scale * len(x))).float()
 
 
 def _epoch(model: Autoencoder, opt: torch.optim.Optimizer, x: torch.Tensor,
@@ -168,9 +189,9 @@ def _epoch(model: Autoencoder, opt: torch.optim.Optimizer, x: torch.Tensor,
     for start in range(0, len(x), settings.batch_size):
         batch = _floats(x[order[start:start + settings.batch_size]])
         inputs = batch
-        if settings.noise > 0:  # masking noise: a denoising autoencoder
-            keep = torch.rand(batch.shape, generator=gen) >= settings.noise
-            inputs = batch * keep.to(x.device)
+        if settings.noise > 0:  # masking noise: a denoising autoencoder. A masked pixel takes the mean
+            keep = torch.rand(batch.shape, generator=gen) >= settings.noise  # face's value: 0 once centred
+            inputs = torch.where(keep.to(x.device), batch, model.mean)
         hidden = model.encode(inputs)
         loss = torch.nn.functional.mse_loss(model.decode(hidden), batch)
         if settings.sparsity > 0:  # L1 on the first layer's activations: fewer units explain each face
@@ -203,6 +224,40 @@ def first_layer(model: Autoencoder, pixels: np.ndarray) -> np.ndarray:
     model.eval()
     x = torch.from_numpy(pixels.reshape(len(pixels), -1))
     return torch.cat([model.encode(_floats(c), depth=1) for c in x.split(CHUNK)]).numpy()
+
+
+def preferred_inputs(model: Autoencoder, depth: int, radius: float, steps: int = 60, seed: int = 0) -> np.ndarray:
+    """Activation maximisation: for each unit of hidden layer ``depth``, the offset from the mean
+    face, of length ``radius``, that drives the unit's input (before its non-linearity) highest;
+    (units, pixels).
+
+    Normalised gradient ascent on the sphere, all units at once, from a small
+    seeded random start. For the first layer the answer is the unit's weight
+    image scaled to the radius, so deeper units' pictures read like weight images.
+    """
+    model.eval()
+    units = model.encoder[depth - 1].out_features
+    gen = torch.Generator().manual_seed(seed)
+    x = _onto_sphere(torch.randn(units, model.mean.numel(), generator=gen), radius)
+    pick = torch.arange(units)
+    for _ in range(steps):
+        x.requires_grad_(True)
+        below = model.encode(x + model.mean, depth=depth - 1)
+        drive = model.encoder[depth - 1](below)[pick, pick].sum()
+        (grad,) = torch.autograd.grad(drive, x)
+        with torch.no_grad():
+            x = _onto_sphere(x + 0.25 * radius * grad / grad.norm(dim=1, keepdim=True).clamp_min(1e-12), radius)
+    return x.detach().numpy()
+
+
+def _onto_sphere(x: torch.Tensor, radius: float) -> torch.Tensor:
+    return x * (radius / x.norm(dim=1, keepdim=True).clamp_min(1e-12))
+
+
+def face_radius(model: Autoencoder, pixels: np.ndarray) -> float:
+    """The median distance of the faces from the model's mean face: the norm bound for preferred_inputs."""
+    x = torch.from_numpy(pixels.reshape(len(pixels), -1))
+    return float(torch.cat([(_floats(c) - model.mean).norm(dim=1) for c in x.split(CHUNK)]).median())
 
 
 def unit_weights(model: Autoencoder) -> np.ndarray:

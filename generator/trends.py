@@ -49,8 +49,9 @@ def combine(parts: list[tuple[Report, Faces]]) -> tuple[Faces, Years]:
     total = sum(found.total for _, found in parts)
     profiles = {f"{r.slug}/{k}": v for r, found in parts for k, v in found.profiles.items()}
     excluded = sum(found.excluded for _, found in parts)
+    backgrounds = [f.backgrounds for _, f in parts if f.backgrounds is not None]
     faces = Faces(ids, photos, persons, pixels, detected, total, skipped, all(f.cached for _, f in parts),
-                  profiles, excluded)
+                  profiles, excluded, np.concatenate(backgrounds) if backgrounds else None)
     years = Years([r.slug for r, _ in parts], [r.settings.title for r, _ in parts], np.array(index))
     return faces, years
 

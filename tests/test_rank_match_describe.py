@@ -25,15 +25,22 @@ def test_selectivity_is_roc_auc():
     assert rank.selectivity(faces, nonfaces).tolist() == [1.0, 0.5]
 
 
-def test_featured_are_the_most_face_like_living_units():
+def test_featured_units_show_a_distinct_look_many_people_share():
     weights = np.concatenate([np.random.default_rng(0).normal(size=(3, 256)), _smooth(3, 16)])
-    acts = np.ones((10, 6))
-    acts[:, 1:] = np.arange(10)[:, None]
-    acts[:, 5] = 0  # a dead unit: never featured, however smooth
-    r = rank.rank_units(weights, 16, acts, np.zeros((4, 6)), featured=3)
-    assert set(r.featured) == {3, 4} | {r.featured[-1]} and 5 not in r.featured
-    assert sorted(r.rank.tolist()) == list(range(1, 7))
-    assert r.rank[r.featured[0]] < r.rank[r.featured[1]]
+    pixels = np.full((12, 16, 16), 120, np.uint8) + noise_images(12, 16) // 16
+    pixels[0:3, 8:] -= 80  # three people with dark lower halves
+    pixels[6:9, :, :8] += 80  # one person three times, brighter on the left
+    persons = ["a", "b", "c", "d", "e", "f", "g", "g", "g", "h", "i", "j"]
+    groups = [[9, 10, 11], [3, 4, 5], [0, 9, 3], [0, 1, 2], [6, 7, 8], []]  # unit 5 is silent
+    acts = np.random.default_rng(1).normal(size=(12, 6))
+    signals = rank.Signals(pixels, persons, groups, acts, acts[:4])
+    r = rank.rank_units(weights, 16, signals, featured=3)
+    assert r.featured[:2] == [3, 4]  # structured units first: the shared look before one person's
+    assert abs(r.diversity[3] - 1) < 1e-9 and abs(r.diversity[4] - 1 / 3) < 1e-9
+    assert r.distinctiveness[3] > 1 and r.trend_score[3] > r.trend_score[4]
+    assert 5 not in r.featured and len(r.featured) == 3  # a silent unit is never featured, however smooth
+    assert sorted(r.rank.tolist()) == list(range(1, 7)) and r.rank[3] == 1
+    assert rank.rank_units(weights, 16, signals, featured=1, pinned=[0]).featured == [3, 0]
 
 
 def test_nonface_patches_are_at_crop_size():

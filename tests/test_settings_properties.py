@@ -277,6 +277,10 @@ def valid_value(k: Key) -> st.SearchStrategy:
     origin = typing.get_origin(tp)
     if origin is Literal:
         return st.sampled_from([c for c in typing.get_args(tp) if c != "yunet"])  # yunet needs a model file
+    if k.path[-1] == "runs":  # experiments: model settings per run
+        return st.lists(st.fixed_dictionaries({}, optional={
+            "activation": st.sampled_from(["relu", "sigmoid"]), "dropout": st.floats(0, 0.9),
+            "hidden": st.lists(st.integers(1, 50), min_size=1, max_size=2), "lr": st.floats(0, 1)}), max_size=2)
     if origin is list:
         return st.lists(_valid_scalar(typing.get_args(tp)[0], meta), min_size=1 if meta.get("nonempty") else 0,
                         max_size=3)
@@ -539,6 +543,9 @@ def wrong_value(k: Key, flavor: str) -> st.SearchStrategy:
         bad_caption = st.one_of(st.booleans(), lists, tables, *none)
         return st.one_of(ints, texts, st.booleans(), lists, *none,
                          st.dictionaries(st.integers(0, 3), bad_caption, min_size=1, max_size=2))
+    if k.path[-1] == "runs":  # experiments: a list of model-settings tables; a run that is not a table
+        return st.one_of(ints, texts, st.booleans(), tables, *none,
+                         st.lists(st.one_of(ints, texts, st.booleans(), lists), min_size=1, max_size=2))
     if origin is list:
         inner = typing.get_args(tp)[0]
         if inner is int:

@@ -59,7 +59,7 @@ def test_feed_and_sitemap_are_valid_xml_under_the_base_url(years: Path, tmp_path
     assert entries[0].find(f"{ATOM}link").get("href") == "https://user.github.io/repo/2026/index.html"
     locs = [u.find(f"{SITEMAP}loc").text for u in ET.parse(tmp_path / "site" / "sitemap.xml").getroot()]
     assert locs == ["https://user.github.io/repo/" + p for p in
-                    ("2025/index.html", "2026/index.html", "index.html", "trends/index.html")]
+                    ("2025/index.html", "2026/index.html", "index.html", "method.html", "trends/index.html")]
 
 
 def test_every_href_and_src_is_relative_so_any_prefix_and_file_urls_work(years: Path, tmp_path: Path):

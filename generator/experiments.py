@@ -1,0 +1,200 @@
+"""Experiments: train variations of a report's model and compare them (the 2015 notes, automated).
+
+A sweep is a list of runs, each a label and the full ModelSettings it trains.
+The default sweep changes one factor at a time around the report's own
+model: the activation (ReLU <-> sigmoid), the first hidden layer (100, 400,
+1000 units), dropout (on at 0.5 / off) and masking noise (0 / 0.2); a factor
+already at a value is not repeated. Each run is trained through
+train.train_or_load, so runs are cached like the main model, and the run equal
+to the report's model is that model's checkpoint.
+
+Each result holds the per-epoch losses, the final test loss, how many
+first-layer units are face-like and what training cost: ``gflop``, a
+deterministic estimate for the published page, and ``seconds``, this build's
+wall time, for the build record only (two builds of one input must publish the
+same bytes).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from tqdm import tqdm
+
+from .config import ModelSettings
+from .faces import Faces
+from .rank import INTERPRETABLE, face_scores
+
+if TYPE_CHECKING:
+    from .train import Trained
+
+log = logging.getLogger(__name__)
+
+FACE_LIKE = INTERPRETABLE  # a unit is interpretable when at least half its weight image's variance is smooth
+# structure rather than pixel static (rank.face_scores)
+
+SWEEP_HIDDEN = (100, 400, 1000)  # first-layer sizes the default sweep tries
+SWEEP_DROPOUT = 0.5  # the "dropout on" rate, when the report's model has none
+SWEEP_NOISE = 0.2  # the "masking noise on" rate, when the report's model has none
+BASE_LABEL = "report model"
+SHOWCASE = 8  # most face-like units shown per run
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run of a sweep: a short label for the table and the plot, and what it trains."""
+
+    label: str
+    settings: ModelSettings
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What one run gave."""
+
+    label: str
+    settings: ModelSettings
+    train_loss: list[float]  # per epoch, as train.Trained
+    test_loss: list[float]  # per epoch, dropout off; empty without a test set
+    final_test: float | None  # test loss of the weights kept (the best epoch with early stopping)
+    units: int  # first-layer units
+    face_like: int  # first-layer units whose face score is at least FACE_LIKE
+    epochs_run: int  # fewer than settings.epochs when early stopping ended training
+    gflop: float  # training cost estimate (see training_gflop): deterministic, publishable
+    seconds: float  # wall time of train_or_load in this build (about 0 when cached): not for the site
+    cached: bool  # loaded from the model cache, not trained in this build
+    showcase: np.ndarray  # (SHOWCASE, pixels): the weight images of its most face-like units, best first
+
+    @property
+    def face_like_share(self) -> float:
+        """The interpretable-unit yield as a share of the first-layer units."""
+        return self.face_like / self.units if self.units else 0.0
+
+
+# ---------------------------------------------------------------- sweeps
+
+
+def default_sweep(base: ModelSettings) -> list[Run]:
+    """The report's model, then each one-factor variation of it that differs from it."""
+    runs = [Run(BASE_LABEL, base)]
+    other = "sigmoid" if base.activation == "relu" else "relu"
+    runs.append(Run(other, dataclasses.replace(base, activation=other)))
+    for units in SWEEP_HIDDEN:
+        if units != base.hidden[0]:
+            runs.append(Run(f"{units} units", dataclasses.replace(base, hidden=[units, *base.hidden[1:]])))
+    if base.dropout > 0:
+        runs.append(Run("no dropout", dataclasses.replace(base, dropout=0.0)))
+    else:
+        runs.append(Run(f"dropout {SWEEP_DROPOUT:g}", dataclasses.replace(base, dropout=SWEEP_DROPOUT)))
+    if base.noise > 0:
+        runs.append(Run("no masking noise", dataclasses.replace(base, noise=0.0)))
+    else:
+        runs.append(Run(f"masking noise {SWEEP_NOISE:g}", dataclasses.replace(base, noise=SWEEP_NOISE)))
+    return runs
+
+
+def sweep_from_overrides(base: ModelSettings, overrides: list[dict[str, Any]]) -> list[Run]:
+    """The report's model, then one run per override (ModelSettings field -> value).
+
+    Labels name the overridden fields in the order given ("activation sigmoid,
+    dropout 0"). An override that gives the same settings as an earlier run is
+    left out (logged): it would train the same model twice. Raises ValueError
+    for a key that is not a ModelSettings field.
+    """
+    known = {f.name for f in dataclasses.fields(ModelSettings)}
+    runs = [Run(BASE_LABEL, base)]
+    for override in overrides:
+        unknown = sorted(set(override) - known)
+        if unknown:
+            raise ValueError(f"unknown model setting(s) in an experiment: {', '.join(unknown)} "
+                             f"(known: {', '.join(sorted(known))})")
+        run = Run(_label(override), dataclasses.replace(base, **override))
+        twin = next((r.label for r in runs if r.settings == run.settings), None)
+        if twin is not None:
+            log.info("experiments: %r trains the same model as %r; run once", run.label, twin)
+            continue
+        runs.append(run)
+    return runs
+
+
+def _label(override: dict[str, Any]) -> str:
+    return ", ".join(f"{key} {_value(v)}" for key, v in override.items()) or BASE_LABEL
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "on" if v else "off"
+    if isinstance(v, (list, tuple)):
+        return "/".join(_value(x) for x in v)
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
+# ---------------------------------------------------------------- running
+
+
+def run_sweep(faces: Faces, runs: list[Run], size: int, cache_dir: Path, retrain: bool = False) -> list[RunResult]:
+    """Train (or load from the model cache) every run, in order, and measure it.
+
+    ``size`` is the side of the square face crops, for the face scores.
+    """
+    from . import train  # torch: only when experiments are run
+
+    results = []
+    for run in tqdm(runs, desc="experiments", unit="run", disable=None):
+        start = time.perf_counter()
+        trained = train.train_or_load(faces, run.settings, cache_dir, retrain)
+        seconds = time.perf_counter() - start
+        result = _measure(run, trained, train.unit_weights(trained.model), size, seconds)
+        log.info("experiments: %s: test loss %s, %d/%d face-like units, %.1f GFLOP, %.1f s%s",
+                 run.label, "n/a" if result.final_test is None else f"{result.final_test:.5f}",
+                 result.face_like, result.units, result.gflop, seconds, " (cached)" if result.cached else "")
+        results.append(result)
+    return results
+
+
+def _measure(run: Run, trained: Trained, weights: np.ndarray, size: int, seconds: float) -> RunResult:
+    s = run.settings
+    test = trained.test_loss
+    final = (min(test) if s.early_stopping else test[-1]) if test else None
+    epochs = len(trained.train_loss)
+    faces_seen = int((~trained.test_mask).sum()) * epochs
+    gflop = training_gflop(weights.shape[1], s.hidden, faces_seen)
+    scores = face_scores(weights, size)
+    best = np.lexsort((np.arange(len(scores)), -scores))[:SHOWCASE]
+    return RunResult(run.label, s, list(trained.train_loss), list(test), final, len(weights),
+                     int((scores >= FACE_LIKE).sum()), epochs, gflop, seconds, trained.cached, weights[best])
+
+
+def face_like_count(weights: np.ndarray, size: int) -> int:
+    """How many units' weight images (units, pixels) score at least FACE_LIKE."""
+    return int((face_scores(weights, size) >= FACE_LIKE).sum())
+
+
+def matrix_weights(n_inputs: int, hidden: list[int]) -> int:
+    """Entries of the weight matrices one face is multiplied by: the encoder's and the decoder's.
+
+    Tied weights count twice too: the decoder multiplies by them again. Biases are left out.
+    """
+    sizes = [n_inputs, *hidden]
+    return 2 * sum(a * b for a, b in zip(sizes, sizes[1:], strict=False))
+
+
+def training_gflop(n_inputs: int, hidden: list[int], faces_seen: int) -> float:
+    """Training cost estimate in GFLOP: 6 x matrix_weights x faces_seen / 1e9.
+
+    A face costs about 2 floating-point operations per weight forward (a
+    multiply and an add) and 4 backward (the gradients of the inputs and of
+    the weights), so 6 per weight. ``faces_seen`` is training faces x epochs
+    actually run. Activations, dropout, noise, the optimiser step and the
+    per-epoch test evaluation are left out: the estimate ranks runs, it does
+    not time them.
+    """
+    return 6 * matrix_weights(n_inputs, hidden) * faces_seen / 1e9
