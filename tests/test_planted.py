@@ -1,0 +1,117 @@
+"""Planted trends: change 15% of the ORL faces (spread over many people) in a known way, build, and check
+that the report finds and describes it. The plants are made on the 92x112 photos, as a user's photos would be."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from generator.build import BuildOptions, build
+
+from .conftest import write_report
+
+SHARE = 0.15  # of the faces, drawn at random over all photos (not whole people)
+TOP = 30  # the matches the issue judges a unit by
+
+
+def _dark_hair(image: np.ndarray) -> np.ndarray:
+    """Long dark hair: the lower outer corners of the centred square (rows below 55-65% of its side, columns
+    within 16-24% of either edge, soft edges) darkened to a quarter."""
+    h, w = image.shape
+    s = min(h, w)
+    y = (np.arange(h) + 0.5 - (h - s) // 2) / s
+    x = (np.arange(w) + 0.5 - (w - s) // 2) / s
+    mask = np.clip((y - 0.55) / 0.10, 0, 1)[:, None] * np.clip((0.24 - np.minimum(x, 1 - x)) / 0.08, 0, 1)[None, :]
+    return np.clip(np.round(image * (1 - 0.75 * mask)), 0, 255).astype(np.uint8)
+
+
+def _tilted(image: np.ndarray) -> np.ndarray:
+    """The head rotated 15 degrees (counter-clockwise as seen) about the photo's centre."""
+    h, w = image.shape
+    m = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), 15.0, 1.0)
+    return cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _planted_content(root: Path, att: Path, plant, seeds: list[int]) -> tuple[Path, set[str]]:
+    """One report per seed over the same photos, 15% of them planted; the planted photos' paths."""
+    photos = sorted(att.glob("*/*.pgm"))
+    chosen = set(np.random.default_rng(2024).choice(len(photos), round(SHARE * len(photos)), replace=False))
+    content = root / "content"
+    for seed in seeds:
+        folder = write_report(content, f"seed{seed}", f"title: Seed {seed}\nmatches: {TOP}\nmodel:\n  seed: {seed}\n")
+        for i, photo in enumerate(photos):
+            image = cv2.imread(str(photo), cv2.IMREAD_GRAYSCALE)
+            out = folder / "photos" / photo.parent.name / photo.name
+            out.parent.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(out), plant(image) if i in chosen else image)
+    planted = {f"{photos[i].parent.name}/{photos[i].name}" for i in chosen}
+    return content, planted
+
+
+def _build_each(content: Path, root: Path, seeds: list[int]) -> dict[int, dict]:
+    docs = {}
+    for seed in seeds:  # one report at a time: no trends page, which would train on every report's faces
+        build(BuildOptions(content=content, out=root / "site", cache=root / "cache", report=f"seed{seed}"))
+        docs[seed] = json.loads((root / "site" / f"seed{seed}" / "report.json").read_text())
+    return docs
+
+
+def _purity(doc: dict, unit: int, planted: set[str]) -> float:
+    photo = {f["id"]: f["photo"] for f in doc["faces"]}
+    top = doc["units"][unit]["matches"][:TOP]
+    return sum(photo[i] in planted for i in top) / len(top)
+
+
+def _purest(doc: dict, planted: set[str]) -> tuple[int, float]:
+    return max(((u, _purity(doc, u, planted)) for u in doc["featured"]), key=lambda t: (t[1], -t[0]))
+
+
+def _look(doc: dict, unit: int, pixels: dict[str, np.ndarray]) -> np.ndarray:
+    """The unit's top matches' mean face minus the mean of all faces (from the published crops' photos)."""
+    photo = {f["id"]: f["photo"] for f in doc["faces"]}
+    mean = np.mean(list(pixels.values()), axis=0)
+    return np.mean([pixels[photo[i]] for i in doc["units"][unit]["matches"][:TOP]], axis=0) - mean
+
+
+@pytest.fixture(scope="module")
+def hair(tmp_path_factory, att_faces: Path):
+    root = tmp_path_factory.mktemp("hair")
+    content, planted = _planted_content(root, att_faces, _dark_hair, [0, 1, 2])
+    return _build_each(content, root, [0, 1, 2]), planted, content
+
+
+def test_planted_long_dark_hair_is_featured_and_described(hair):
+    docs, planted, _ = hair
+    doc = docs[0]
+    unit, purity = _purest(doc, planted)
+    assert purity >= 0.8, f"best featured unit {unit}: {purity:.2f} of its top {TOP} planted (chance: {SHARE})"
+    assert "lower sides are darker" in doc["captions"][str(unit)]["text"]
+
+
+def test_the_planted_trend_is_found_by_every_seed(hair):
+    """Stability, measured as: with seeds 0, 1 and 2 a featured unit's top 30 are at least 80% planted, and
+    the looks of those units (their top 30's mean face minus the mean face) correlate at least 0.8 pairwise."""
+    docs, planted, content = hair
+    found = {seed: _purest(doc, planted) for seed, doc in docs.items()}
+    assert all(p >= 0.8 for _, p in found.values()), found
+    pixels = {p.relative_to(content / "seed0" / "photos").as_posix():
+              cv2.resize(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE), (23, 28), interpolation=cv2.INTER_AREA)
+              .astype(float) for p in sorted((content / "seed0" / "photos").glob("*/*.pgm"))}
+    looks = [_look(docs[s], found[s][0], pixels).ravel() for s in (0, 1, 2)]
+    corr = np.corrcoef(looks)
+    print(f"planted hair: purest featured unit per seed {found}; looks correlate {corr[np.triu_indices(3, 1)]}")
+    assert corr[np.triu_indices(3, 1)].min() >= 0.8, corr
+
+
+def test_a_subtler_plant_tilted_heads_is_found_only_partly(tmp_path: Path, att_faces: Path):
+    """Heads tilted 15 degrees in 15% of the faces. Measured at this commit: the purest featured unit's top 30
+    were 0.37 planted (chance 0.15). Recorded, not promised: ORL's own tilts and turns compete."""
+    content, planted = _planted_content(tmp_path, att_faces, _tilted, [0])
+    doc = _build_each(content, tmp_path, [0])[0]
+    unit, purity = _purest(doc, planted)
+    print(f"tilted heads: unit {unit}, {purity:.2f} of its top {TOP} planted")
+    assert purity > SHARE
