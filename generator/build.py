@@ -157,7 +157,7 @@ def analyse(report: config.Report, found: faces.Faces, options: BuildOptions, cl
         trained = train.train_or_load(found, s.model, options.cache, options.retrain)
     with clock.stage("rank"):
         acts = train.first_layer(trained.model, found.pixels)
-        nonfaces, nonface_source = rank.nonfaces(found.backgrounds, s.faces.size)
+        nonfaces, nonface_source = rank.nonfaces(found.backgrounds, s.faces)
         weights = train.unit_weights(trained.model)
         groups = match.best_faces(acts, rank.TREND_TOP)
         signals = rank.Signals(found.pixels, found.persons, groups, acts, train.first_layer(trained.model, nonfaces),

@@ -52,7 +52,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .collect import lfw_nonfaces
-from .faces import resize_crop
+from .config import FaceSettings
+from .faces import equalise, resize_crop
 
 NOISE_LAPLACIAN_RATIO = 20.0  # E[lap(n)^2] / var(n) for i.i.d. noise n, 4-neighbour Laplacian
 INTERPRETABLE = 0.5  # face_score from which a unit's weight image is more structure than static
@@ -87,16 +88,16 @@ def face_scores(weights: np.ndarray, size: int) -> np.ndarray:
     return np.clip(1.0 - ratio, 0.0, 1.0)
 
 
-def nonface_patches(size: int) -> np.ndarray:
-    """The LFW subset's non-face images at the crop size."""
-    return np.stack([resize_crop(p, size) for p in lfw_nonfaces()])
+def nonface_patches(settings: FaceSettings) -> np.ndarray:
+    """The LFW subset's non-face images made like the crops: resized and equalised as ``settings`` say."""
+    return np.stack([equalise(resize_crop(p, settings.size), settings) for p in lfw_nonfaces()])
 
 
-def nonfaces(backgrounds: np.ndarray | None, size: int) -> tuple[np.ndarray, str]:
+def nonfaces(backgrounds: np.ndarray | None, settings: FaceSettings) -> tuple[np.ndarray, str]:
     """The non-faces selectivity is measured against, and what they are."""
     if backgrounds is not None and len(backgrounds) >= MIN_BACKGROUNDS:
         return backgrounds, BACKGROUNDS
-    return nonface_patches(size), LFW_NONFACES
+    return nonface_patches(settings), LFW_NONFACES
 
 
 def moved(weights: np.ndarray, initial: np.ndarray) -> np.ndarray:

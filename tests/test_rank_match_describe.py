@@ -1,7 +1,8 @@
 import numpy as np
 
 from generator import describe, match, rank
-from generator.faces import Faces
+from generator.config import FaceSettings
+from generator.faces import Faces, equalise
 
 from .conftest import noise_images
 
@@ -43,8 +44,30 @@ def test_featured_units_show_a_distinct_look_many_people_share():
     assert rank.rank_units(weights, 16, signals, featured=1, pinned=[0]).featured == [3, 0]
 
 
-def test_nonface_patches_are_at_crop_size():
-    assert rank.nonface_patches(20).shape == (100, 20, 20)
+def test_nonface_patches_are_made_like_the_crops():
+    plain = rank.nonface_patches(FaceSettings(size=20, equalize="none"))
+    assert plain.shape == (100, 20, 20)
+    equalised = rank.nonface_patches(FaceSettings(size=20))  # histogram equalisation, as the crops by default
+    assert all(np.array_equal(e, equalise(p, FaceSettings(size=20))) for e, p in zip(equalised, plain, strict=True))
+    assert not np.array_equal(plain, equalised)
+
+
+def test_an_untrained_layer_is_no_better_than_chance_on_average(att_faces):
+    """Static units: each random projection favours faces or non-faces by chance; on average, neither.
+    (Measured on ORL: trained units are no more face-selective than untrained ones, median AUC 0.48 against 0.50:
+    a model trained only on faces learns how faces differ from each other, not from non-faces.)"""
+    import cv2
+
+    from generator import train
+    from generator.config import ModelSettings
+
+    settings = FaceSettings(size=24)
+    photos = sorted(att_faces.glob("*/*.pgm"))[::4]
+    crops = np.stack([equalise(cv2.resize(cv2.imread(str(p), 0)[10:102], (24, 24), interpolation=cv2.INTER_AREA),
+                               settings) for p in photos])
+    model = train._new_model(24 * 24, ModelSettings(hidden=[300]))
+    sel = rank.selectivity(train.first_layer(model, crops), train.first_layer(model, rank.nonface_patches(settings)))
+    assert abs(sel.mean() - 0.5) < 0.05
 
 
 def _faces(n: int, persons: list) -> Faces:

@@ -10,7 +10,7 @@ import torch
 
 from generator import rank, train
 from generator.build import BuildOptions, build
-from generator.config import ModelSettings
+from generator.config import FaceSettings, ModelSettings
 from generator.detect import Face, background_patch
 
 from .conftest import SMALL_MODEL, copy_people, write_report
@@ -56,8 +56,8 @@ def test_background_patch_avoids_every_face_and_is_the_same_each_time():
 
 def test_selectivity_uses_the_photos_own_backgrounds_when_there_are_enough():
     some = np.zeros((rank.MIN_BACKGROUNDS, 8, 8), np.uint8)
-    assert rank.nonfaces(some, 8)[1] == rank.BACKGROUNDS
-    few, source = rank.nonfaces(some[:3], 8)
+    assert rank.nonfaces(some, FaceSettings(size=8))[1] == rank.BACKGROUNDS
+    few, source = rank.nonfaces(some[:3], FaceSettings(size=8))
     assert source == rank.LFW_NONFACES and len(few) == 100
 
 
