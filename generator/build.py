@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import collect, config, describe, experiments, faces, feeds, incremental, match, rank, render, trends
+from . import baselines, collect, config, describe, experiments, faces, feeds, incremental, match, rank, render, trends
 from .errors import UserError
 
 log = logging.getLogger(__name__)
@@ -169,10 +169,24 @@ def analyse(report: config.Report, found: faces.Faces, options: BuildOptions, cl
         trend = trends.by_year(acts, years) if years is not None else None
     with clock.stage("describe"):
         captions = describe.describe(found.pixels, groups, ranking.featured, rank.TREND_TOP, s.captions)
+    with clock.stage("baselines"):
+        compared = fit_baselines(found, trained, s, options)
     with clock.stage("experiments"):
         runs = run_experiments(report, found, options, clock)
     clock.cached.update(faces=found.cached, model=trained.cached)
-    return render.ReportData(report, found, trained, weights, ranking, matches, captions, trend, deeper, runs)
+    return render.ReportData(report, found, trained, weights, ranking, matches, captions, trend, deeper, runs,
+                             compared)
+
+
+def fit_baselines(found: faces.Faces, trained, s: config.ReportSettings, options: BuildOptions) -> list:
+    """PCA and NMF on the model's own training faces, as many components as it has first-layer units."""
+    from . import train
+
+    if not s.baselines:
+        return []
+    key = train.input_hash(found, s.model)
+    return baselines.fit_or_load(found.pixels, trained.test_mask, s.model.hidden[0], s.model.seed, key,
+                                 options.cache, options.retrain)
 
 
 def run_experiments(report: config.Report, found: faces.Faces, options: BuildOptions, clock: _Clock) -> list:

@@ -205,6 +205,11 @@ class ReportSettings:
         {}, "Your own caption per unit id, replacing the generated one (e.g. `17: long hair`); "
         "a unit you caption is featured too."
     )
+    baselines: bool = _opt(
+        True,
+        "Fit PCA (eigenfaces) and NMF with as many components as the first hidden layer has units, on the same "
+        "training faces, and show them beside the autoencoder with their test error (cached like the model).",
+    )
     faces: FaceSettings = field(default_factory=FaceSettings, metadata={"doc": "Face crops."})
     model: ModelSettings = field(default_factory=ModelSettings, metadata={"doc": "The model."})
     experiments: ExperimentSettings = field(default_factory=ExperimentSettings,

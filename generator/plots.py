@@ -60,6 +60,14 @@ def grid_layout(images: np.ndarray, columns: int, labels: bool = False, scale: i
     return GridLayout(n, h * scale, w * scale, max(1, min(columns, n)), LABEL_HEIGHT if labels else 0)
 
 
+def part_images(parts: np.ndarray, size: int) -> np.ndarray:
+    """Non-negative parts (NMF components) as grey images, black at 0 and white at each part's largest value."""
+    w = parts.reshape(len(parts), size, size)
+    limit = w.max(axis=(1, 2), keepdims=True)
+    limit[limit <= 0] = 1
+    return np.clip(np.round(255 * w / limit), 0, 255).astype(np.uint8)
+
+
 def tile_grid(images: np.ndarray, columns: int, labels: list[str] | None = None, scale: int = 1) -> Image.Image:
     """Compose grey images (n, h, w) into one picture, optionally with a label above each."""
     if scale > 1:

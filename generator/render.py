@@ -31,9 +31,10 @@ from .describe import Caption
 from .errors import UserError
 from .faces import Faces
 from .match import CLEAR_ACTIVATION, Matches
-from .rank import INTERPRETABLE, TREND_TOP
+from .rank import INTERPRETABLE, TREND_TOP, face_scores
 
 if TYPE_CHECKING:  # torch and scipy are imported only when a report is computed
+    from .baselines import Baseline
     from .experiments import RunResult
     from .rank import Ranking
     from .train import Trained
@@ -47,6 +48,7 @@ TEMPLATES = _HERE / "templates" if (_HERE / "templates").is_dir() else _HERE.par
 CONTACT_SHEET_MAX = 400  # faces shown on the contact sheet
 CONTACT_THUMB_PX = 32  # their size there: the sheet is an overview, each face is published beside its units
 MATCHES_SHOWN = 8  # best matches shown on a unit's page and published as face images
+GALLERY, GALLERY_COLUMNS = 40, 8  # components shown per method in the comparison with PCA and NMF
 PHOTO_THUMB_PX = 240  # publish_photos: full: the photos behind the shown faces, at most this size
 
 
@@ -64,6 +66,7 @@ class ReportData:
     trend: Trend | None = None  # the trends page only: prevalence per report
     deeper: list[np.ndarray] = field(default_factory=list)  # hidden layers 2, 3, ...: preferred inputs (units, pixels)
     experiments: list[RunResult] = field(default_factory=list)  # the sweep's runs, the report's model first
+    baselines: list[Baseline] = field(default_factory=list)  # PCA and NMF on the same training faces
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,7 @@ class ReportPage:
     nonfaces: str = ""  # what selectivity was measured against
     deeper: list[dict] = field(default_factory=list)  # per hidden layer past the first: layer, units, structured
     experiments: list[dict] = field(default_factory=list)  # per run of the sweep: label, losses, yield, cost
+    baselines: list[dict] = field(default_factory=list)  # per baseline: name, components, errors, note
 
 
 # ---------------------------------------------------------------- report
@@ -219,8 +223,16 @@ def _report_page(data: ReportData, site: SiteSettings, units: list[UnitView], na
         interpretable_threshold=INTERPRETABLE, clear_activation=CLEAR_ACTIVATION,
         build_date=build_date(), version=__version__, trend=_trend_view(data), publish=s.publish_photos,
         excluded=faces.excluded, nonfaces=data.ranking.nonfaces, deeper=_deeper_view(data),
-        experiments=_experiments_view(data),
+        experiments=_experiments_view(data), baselines=_baselines_view(data),
     )
+
+
+def _baselines_view(data: ReportData) -> list[dict]:
+    size = data.report.settings.faces.size
+    return [{"name": b.name, "slug": b.name.lower(), "n_components": b.n_components,
+             "train_error": _round(b.train_error), "test_error": _maybe(b.test_error), "note": b.note,
+             "interpretable": int((face_scores(b.components, size) >= INTERPRETABLE).sum())}
+            for b in data.baselines]
 
 
 def _experiments_view(data: ReportData) -> list[dict]:
@@ -247,8 +259,6 @@ def _maybe(value: float | None, digits: int = 6) -> float | None:
 
 
 def _deeper_view(data: ReportData) -> list[dict]:
-    from .rank import face_scores
-
     size = data.report.settings.faces.size
     out = []
     for k, images in enumerate(data.deeper):
@@ -316,6 +326,13 @@ def _report_images(data: ReportData, page: ReportPage) -> dict[str, bytes]:
         pictures = plots.weight_images(preferred, data.report.settings.faces.size)
         figures[f"img/layer-{layer['layer']}.webp"] = plots.tile_grid(
             pictures, plots.grid_columns(len(pictures)), [str(u) for u in range(len(pictures))])
+    for b in data.baselines:
+        draw = plots.part_images if b.components.min() >= 0 else plots.weight_images
+        shown = draw(b.components[:GALLERY], data.report.settings.faces.size)
+        figures[f"img/{b.name.lower()}.webp"] = plots.tile_grid(shown, GALLERY_COLUMNS, scale=2)
+    if data.baselines:
+        first = np.argsort(data.ranking.rank, kind="stable")[:GALLERY]
+        figures["img/autoencoder.webp"] = plots.tile_grid(images[first], GALLERY_COLUMNS, scale=2)
     if data.experiments:
         figures["img/experiments.png"] = plots.sweep_plot({r.label: r.test_loss or r.train_loss
                                                           for r in data.experiments})
@@ -386,6 +403,7 @@ def report_json(data: ReportData, page: ReportPage) -> dict:
         "nonfaces": page.nonfaces,
         "deeper_layers": page.deeper,
         "experiments": page.experiments,
+        "baselines": [{k: v for k, v in b.items() if k != "slug"} for b in page.baselines],
         **_trend_json(data),
     }
 

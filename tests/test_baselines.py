@@ -1,0 +1,123 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from generator import baselines
+from generator.baselines import fit_baselines
+
+SIDE = 16
+
+
+def _faces(n: int = 40, rank: int = 5, seed: int = 0) -> np.ndarray:
+    """Grey uint8 images built from a few non-negative parts, plus a little noise."""
+    rng = np.random.default_rng(seed)
+    x = rng.random((n, rank)) @ rng.random((rank, SIDE * SIDE)) / rank + rng.normal(0, 0.03, (n, SIDE * SIDE))
+    return np.clip(x * 255, 0, 255).astype(np.uint8).reshape(n, SIDE, SIDE)
+
+
+def _mask(n: int = 40, test: int = 8) -> np.ndarray:
+    return np.arange(n) >= n - test
+
+
+def _by_name(pixels: np.ndarray, mask: np.ndarray, k: int, seed: int = 0) -> dict:
+    return {b.name: b for b in fit_baselines(pixels, mask, k, seed)}
+
+
+def test_pca_test_error_falls_as_components_grow():
+    faces, mask = _faces(), _mask()
+    errors = [_by_name(faces, mask, k)["PCA"].test_error for k in (1, 2, 4, 8)]
+    assert all(a > b for a, b in zip(errors, errors[1:], strict=False)), errors
+
+
+def test_as_many_pca_components_as_training_faces_rebuild_them_exactly():
+    faces, mask = _faces(), _mask()
+    pca = _by_name(faces, mask, int((~mask).sum()))["PCA"]
+    assert pca.train_error < 1e-10
+    assert pca.test_error > 1e-4  # held-out faces are not in the span
+
+
+def test_components_are_capped_with_a_note_when_more_are_asked_for_than_faces():
+    faces, mask = _faces(), _mask()  # 32 training faces
+    found = _by_name(faces, mask, 50)
+    assert found["PCA"].n_components == 31 and found["NMF"].n_components == 32
+    for b in found.values():
+        assert b.components.shape == (b.n_components, SIDE * SIDE) and b.components.dtype == np.float32
+        assert "not the 50 asked for" in b.note
+    assert "not the" not in _by_name(faces, mask, 10)["PCA"].note
+
+
+def test_nmf_parts_are_non_negative_and_beat_the_mean_face():
+    faces, mask = _faces(), _mask()
+    nmf = _by_name(faces, mask, 5)["NMF"]
+    assert (nmf.components >= 0).all() and nmf.components.any()
+    x = faces.reshape(len(faces), -1) / 255
+    mean_face_error = ((x[mask] - x[~mask].mean(axis=0)) ** 2).mean()
+    assert 0 < nmf.test_error < mean_face_error
+
+
+def test_errors_are_mean_squared_per_pixel_in_zero_one_like_evaluate():
+    # Training faces vary only left against right; the test faces also top against bottom,
+    # which no component fitted on them can rebuild: their error is known by hand.
+    left = np.where(np.arange(SIDE) < SIDE // 2, 1, -1)[None, :].repeat(SIDE, 0)
+    top = left.T
+    train = [128 + a * left for a in (-40, -20, 20, 40)]
+    test = [128 + 20 * top, 128 + 30 * top + 10 * left]
+    pca = _by_name(np.array(train + test, np.uint8), _mask(6, 2), 1)["PCA"]
+    assert pca.train_error < 1e-10
+    assert pca.test_error == pytest.approx((20**2 + 30**2) / 2 / 255**2, rel=1e-5)
+
+    # NMF: parts fitted on a left-half face can rebuild nothing of a right-half one.
+    half = np.where(left > 0, 200, 0)
+    nmf = _by_name(np.array([half] * 4 + [np.where(left < 0, 100, 0)], np.uint8), _mask(5, 1), 1)["NMF"]
+    assert nmf.train_error < 1e-6
+    assert nmf.test_error == pytest.approx((100 / 255) ** 2 / 2, rel=1e-5)
+
+
+def test_two_fits_give_identical_results_and_the_seed_is_used():
+    faces, mask = _faces(), _mask()
+    a, b = fit_baselines(faces, mask, 6, seed=3), fit_baselines(faces, mask, 6, seed=3)
+    for x, y in zip(a, b, strict=True):
+        assert np.array_equal(x.components, y.components)
+        assert (x.train_error, x.test_error, x.note) == (y.train_error, y.test_error, y.note)
+    other = _by_name(faces, mask, 6, seed=4)["NMF"]
+    assert not np.array_equal(other.components, _by_name(faces, mask, 6, seed=3)["NMF"].components)
+
+
+def test_without_test_faces_there_is_no_test_error():
+    for b in fit_baselines(_faces(), np.zeros(40, bool), 4, 0):
+        assert b.test_error is None and b.train_error > 0
+
+
+def test_fewer_than_two_training_faces_give_no_baselines():
+    assert fit_baselines(_faces(3), np.array([False, True, True]), 4, 0) == []
+
+
+def test_baselines_are_cached_by_the_models_inputs(tmp_path: Path, monkeypatch):
+    pixels = np.random.default_rng(0).integers(0, 256, (30, 8, 8), dtype=np.uint8)
+    mask = np.arange(30) % 5 == 0
+    first = baselines.fit_or_load(pixels, mask, 6, 0, "key-a", tmp_path)
+    monkeypatch.setattr(baselines, "fit_baselines", lambda *a: pytest.fail("fitted again"))
+    again = baselines.fit_or_load(pixels, mask, 6, 0, "key-a", tmp_path)
+    assert [(b.name, b.n_components, b.test_error, b.note) for b in again] == \
+        [(b.name, b.n_components, b.test_error, b.note) for b in first]
+    assert all(np.array_equal(a.components, b.components) for a, b in zip(first, again, strict=True))
+    with pytest.raises(pytest.fail.Exception):
+        baselines.fit_or_load(pixels, mask, 6, 0, "key-b", tmp_path)  # other inputs: fitted afresh
+    next((tmp_path / "baselines").glob("*.npz")).write_bytes(b"not a cache file")
+    with pytest.raises(pytest.fail.Exception):  # a corrupt cache file is fitted again, not fatal
+        baselines.fit_or_load(pixels, mask, 6, 0, "key-a", tmp_path)
+
+
+def test_a_report_shows_pca_and_nmf_beside_the_autoencoder(small_content: Path, tmp_path: Path):
+    from generator.build import BuildOptions, build
+
+    build(BuildOptions(content=small_content, out=tmp_path / "site", cache=tmp_path / "cache"))
+    site = tmp_path / "site" / "small"
+    doc = json.loads((site / "report.json").read_text())
+    assert [b["name"] for b in doc["baselines"]] == ["PCA", "NMF"]
+    assert all(b["test_error"] > 0 for b in doc["baselines"])
+    html = (site / "index.html").read_text()
+    assert "Compared with PCA and NMF" in html
+    assert all((site / "img" / f"{name}.webp").is_file() for name in ("pca", "nmf", "autoencoder"))
