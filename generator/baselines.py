@@ -41,8 +41,8 @@ NMF_CHUNK = 20  # updates per step of the progress bar (each step also re-measur
 # Entries this small are set to zero between steps: repeated multiplicative updates
 # shrink unused entries geometrically, and float32 subnormals slow BLAS many-fold.
 NMF_FLOOR = 1e-30
-MAX_TRAIN = 5000  # training faces the baselines are fitted on at most (a seeded sample beyond): bounded time and memory
-VERSION = 1  # bump when the baselines change, to invalidate cached ones
+MAX_FACES = 1000  # training faces fitted on, and test faces scored, at most (seeded samples beyond): bounded time
+VERSION = 2  # bump when the baselines change, to invalidate cached ones
 
 
 @dataclass(frozen=True)
@@ -63,40 +63,47 @@ def fit_baselines(pixels: np.ndarray, test_mask: np.ndarray, n_components: int, 
     ``pixels`` holds the uint8 crops, (N, size, size) or (N, pixels). With fewer
     than two training faces there is nothing to compare, and the list is empty.
     """
+    from threadpoolctl import threadpool_limits  # installed with scikit-learn
+
     flat = pixels.reshape(len(pixels), -1)
     test_mask = np.asarray(test_mask, bool)
-    rows = np.flatnonzero(~test_mask)
-    sampled = ""
-    if len(rows) > MAX_TRAIN:
-        rows = np.sort(np.random.default_rng(seed).choice(rows, MAX_TRAIN, replace=False))
-        sampled = f" Fitted on a random {MAX_TRAIN} of the {int((~test_mask).sum())} training faces, to bound the time."
-    train = flat[rows].astype(np.float32) / np.float32(255)
-    test = flat[test_mask].astype(np.float32) / np.float32(255)
+    (train_rows, train_note), (test_rows, test_note) = (_sample(np.flatnonzero(m), seed, what)
+                                                        for m, what in ((~test_mask, "training"), (test_mask, "test")))
+    train = flat[train_rows].astype(np.float32) / np.float32(255)
+    test = flat[test_rows].astype(np.float32) / np.float32(255)
     if len(train) < 2:
         log.info("baselines: skipped, %d training face(s)", len(train))
         return []
     results = []
     for fit in (_pca, _nmf):
         start = time.perf_counter()
-        found = fit(train, test, n_components, seed)
+        # One BLAS thread: LAPACK's SVD and NMF's products of this size run about as fast on one, and two threads
+        # spin-waiting for a busy core made them 30-50 times slower (ORL's SVD: 7.5 s against 0.15 s).
+        with threadpool_limits(1, user_api="blas"):
+            found = fit(train, test, n_components, seed)
         results.append(Baseline(found.name, found.components, found.n_components, found.train_error,
-                                found.test_error, (found.note + sampled).strip()))
+                                found.test_error, " ".join(filter(None, [found.note, train_note, test_note]))))
         log.info("baselines: %s with %d components in %.2f s", results[-1].name, results[-1].n_components,
                  time.perf_counter() - start)
     return results
 
 
+def _sample(rows: np.ndarray, seed: int, what: str) -> tuple[np.ndarray, str]:
+    """At most MAX_FACES of ``rows`` (a seeded sample, in order), and a note when it is a sample."""
+    if len(rows) <= MAX_FACES:
+        return rows, ""
+    chosen = np.sort(np.random.default_rng(seed).choice(rows, MAX_FACES, replace=False))
+    return chosen, f"Measured on a random {MAX_FACES} of the {len(rows)} {what} faces, to bound the time."
+
+
 def _pca(train: np.ndarray, test: np.ndarray, wanted: int, seed: int) -> Baseline:
     from sklearn.decomposition import PCA
-    from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
     n, pixels = train.shape
     k, note = _cap(wanted, min(n - 1, pixels), f"{n} training faces, less their mean face, span only {n - 1} "
                    "dimensions, which that many components rebuild exactly" if n - 1 < pixels
                    else f"a crop has only {pixels} pixels")
-    # "auto" picks an exact SVD for a few hundred faces. LAPACK's SVD of that size runs faster on one thread,
-    # and on a busy machine two threads made it 50 times slower (7.5 s against 0.15 s for the ORL faces).
-    with threadpool_limits(1, user_api="blas"), np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):  # "auto": an exact SVD for a few hundred faces
         model = PCA(k, svd_solver="auto", random_state=seed).fit(train)  # errstate: identical faces have no variance
 
     def error(x: np.ndarray) -> float:
@@ -163,10 +170,13 @@ def _mse(x: np.ndarray, reconstruction: np.ndarray) -> float:
 # ---------------------------------------------------------------- cache
 
 
-def fit_or_load(pixels: np.ndarray, test_mask: np.ndarray, n_components: int, seed: int, key: str,
+def fit_or_load(pixels: np.ndarray, test_mask: np.ndarray, n_components: int, seed: int,
                 cache_dir: Path, retrain: bool = False) -> list[Baseline]:
-    """The baselines from ``cache_dir`` when ``key`` (the model's input hash) and the count match, else fitted."""
-    stamp = json.dumps({"v": VERSION, "key": key, "n": n_components, "seed": seed, "max": MAX_TRAIN})
+    """The baselines from ``cache_dir`` when they were fitted to these crops, split and count; else fitted."""
+    digest = hashlib.sha256(np.ascontiguousarray(pixels).tobytes())
+    digest.update(np.asarray(test_mask, bool).tobytes())
+    stamp = json.dumps({"v": VERSION, "data": digest.hexdigest(), "shape": pixels.shape, "n": n_components,
+                        "seed": seed, "max": MAX_FACES})
     path = cache_dir / "baselines" / f"{hashlib.sha256(stamp.encode()).hexdigest()[:24]}.npz"
     if not retrain:
         cached = _load(path, stamp)

@@ -159,7 +159,8 @@ def analyse(report: config.Report, found: faces.Faces, options: BuildOptions, cl
         acts = train.first_layer(trained.model, found.pixels)
         nonfaces, nonface_source = rank.nonfaces(found.backgrounds, s.faces)
         weights = train.unit_weights(trained.model)
-        groups = match.best_faces(acts, rank.TREND_TOP)
+        group = rank.group_size(len(found.ids))
+        groups = match.best_faces(acts, group)
         signals = rank.Signals(found.pixels, found.persons, groups, acts, train.first_layer(trained.model, nonfaces),
                                nonface_source, train.initial_weights(weights.shape[1], s.model))
         ranking = rank.rank_units(weights, s.faces.size, signals, s.featured, list(s.captions))
@@ -168,9 +169,9 @@ def analyse(report: config.Report, found: faces.Faces, options: BuildOptions, cl
         matches = match.match_units(acts, found, s.matches)
         trend = trends.by_year(acts, years) if years is not None else None
     with clock.stage("describe"):
-        captions = describe.describe(found.pixels, groups, ranking.featured, rank.TREND_TOP, s.captions)
+        captions = describe.describe(found.pixels, groups, ranking.featured, group, s.captions)
     with clock.stage("baselines"):
-        compared = fit_baselines(found, trained, s, options)
+        compared = _baselines(found, trained, s, options)
     with clock.stage("experiments"):
         runs = run_experiments(report, found, options, clock)
     clock.cached.update(faces=found.cached, model=trained.cached)
@@ -178,15 +179,12 @@ def analyse(report: config.Report, found: faces.Faces, options: BuildOptions, cl
                              compared)
 
 
-def fit_baselines(found: faces.Faces, trained, s: config.ReportSettings, options: BuildOptions) -> list:
+def _baselines(found: faces.Faces, trained, s: config.ReportSettings, options: BuildOptions) -> list:
     """PCA and NMF on the model's own training faces, as many components as it has first-layer units."""
-    from . import train
-
     if not s.baselines:
         return []
-    key = train.input_hash(found, s.model)
-    return baselines.fit_or_load(found.pixels, trained.test_mask, s.model.hidden[0], s.model.seed, key,
-                                 options.cache, options.retrain)
+    return baselines.fit_or_load(found.pixels, trained.test_mask, s.model.hidden[0], s.model.seed, options.cache,
+                                 options.retrain)
 
 
 def run_experiments(report: config.Report, found: faces.Faces, options: BuildOptions, clock: _Clock) -> list:

@@ -490,11 +490,18 @@ def _with_preset(raw: dict, source: Path) -> dict:
     return _deep_merge(PRESETS[name], raw)
 
 
+SPLIT_KEYS = {"seed", "test_fraction"}  # model settings that choose the held-out faces
+
+
 def _check_experiments(experiments: ExperimentSettings, where: str) -> ExperimentSettings:
     """Each run of a custom sweep must be valid `model:` settings; returned in canonical form (1e-4 a float)."""
     runs = []
     for i, run in enumerate(experiments.runs):
         built = _build(ModelSettings, run, where, f"experiments.runs.{i}.")
+        for key in SPLIT_KEYS & set(run):
+            raise _fail(where, f"experiments.runs.{i}.{key}", "would hold out other faces than the report's model, so "
+                        "its test loss would not compare", "leave it out: every run is tested on the report's "
+                        "held-out faces (to try another seed, build the report with another `model.seed`)")
         runs.append({key: getattr(built, key) for key in run})
     return dataclasses.replace(experiments, runs=runs)
 

@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from .config import ModelSettings
 from .faces import Faces
-from .rank import INTERPRETABLE, face_scores
+from .rank import INTERPRETABLE, face_scores, interpretable
 
 if TYPE_CHECKING:
     from .train import Trained
@@ -163,19 +163,19 @@ def run_sweep(faces: Faces, runs: list[Run], size: int, cache_dir: Path, retrain
 def _measure(run: Run, trained: Trained, weights: np.ndarray, size: int, seconds: float) -> RunResult:
     s = run.settings
     test = trained.test_loss
-    final = (min(test) if s.early_stopping else test[-1]) if test else None
+    final = trained.kept_test_loss(s.early_stopping)
     epochs = len(trained.train_loss)
     faces_seen = int((~trained.test_mask).sum()) * epochs
     gflop = training_gflop(weights.shape[1], s.hidden, faces_seen)
     scores = face_scores(weights, size)
     best = np.lexsort((np.arange(len(scores)), -scores))[:SHOWCASE]
     return RunResult(run.label, s, list(trained.train_loss), list(test), final, len(weights),
-                     int((scores >= FACE_LIKE).sum()), epochs, gflop, seconds, trained.cached, weights[best])
+                     interpretable(scores), epochs, gflop, seconds, trained.cached, weights[best])
 
 
 def face_like_count(weights: np.ndarray, size: int) -> int:
     """How many units' weight images (units, pixels) score at least FACE_LIKE."""
-    return int((face_scores(weights, size) >= FACE_LIKE).sum())
+    return interpretable(face_scores(weights, size))
 
 
 def matrix_weights(n_inputs: int, hidden: list[int]) -> int:

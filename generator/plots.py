@@ -114,13 +114,13 @@ def loss_plot(train: list[float], test: list[float]) -> bytes:
     return _png_bytes(fig)
 
 
-def sweep_plot(runs: dict[str, list[float]]) -> bytes:
-    """Test loss per epoch of every run of an experiment sweep, one line each, as PNG bytes."""
+def sweep_plot(runs: dict[str, list[float]], what: str = "test loss") -> bytes:
+    """A loss per epoch of every run of an experiment sweep, one line each, as PNG bytes."""
     fig, ax = _figure(6, 3.8)
     for label, test in runs.items():
         ax.plot(np.arange(1, len(test) + 1), test, marker="o", markersize=2, label=label)
     ax.set_xlabel("epoch")
-    ax.set_ylabel("test loss (mean squared error per pixel)")
+    ax.set_ylabel(f"{what} (mean squared error per pixel)")
     ax.set_yscale("log")
     ax.grid(alpha=0.3)
     ax.legend(frameon=False, fontsize=8)

@@ -2,14 +2,17 @@
 
 The rank. A unit worth featuring shows a look that differs from the average
 face and that many different people share. For each unit take its group, the
-TREND_TOP faces that excite it most, and measure
+TREND_TOP faces that excite it most (a quarter of the faces when that is
+fewer: group_size), and measure
 
     distinctiveness D = sqrt(mean over pixels p of ((group mean_p - mean_p) / sd_p)^2)
-    people diversity P = exp(H) / min(TREND_TOP, people), H the entropy of the group's people
-    trend score = D * P
+    people diversity P = exp(H) / min(group size, people), H the entropy of the group's people
+    trend score = D * P * max(agreement, 0)
 
 (mean_p and sd_p over all faces; a face without a known person is a person
-of its own, so without names P = 1). Units are ranked by trend score, the
+of its own, so without names P = 1; agreement below). The agreement factor
+asks that the unit's own picture show that look: a unit whose matches share
+something its weights do not depict scores nothing. Units are ranked by trend score, the
 ones whose weight image is more structure than static (face_score of at least
 INTERPRETABLE) first; the featured units are the first ones that are not
 silent, skipping a unit whose group looks like an already featured unit's
@@ -58,7 +61,7 @@ from .faces import equalise, resize_crop
 NOISE_LAPLACIAN_RATIO = 20.0  # E[lap(n)^2] / var(n) for i.i.d. noise n, 4-neighbour Laplacian
 INTERPRETABLE = 0.5  # face_score from which a unit's weight image is more structure than static
 SAME_LOOK = 0.8  # featured units whose groups' offsets from the average face correlate this much show one look
-TREND_TOP = 30  # faces in a unit's group: the trend score, the caption and the composite look at these
+TREND_TOP = 30  # faces in a unit's group (at most): the trend score, the caption and the composite look at these
 MIN_BACKGROUNDS = 20  # background patches needed before they replace the LFW non-faces
 BACKGROUNDS = "background patches of these photos, away from their faces"
 LFW_NONFACES = "the 100 non-face patches scikit-image ships with the LFW subset"
@@ -88,6 +91,11 @@ def face_scores(weights: np.ndarray, size: int) -> np.ndarray:
     return np.clip(1.0 - ratio, 0.0, 1.0)
 
 
+def interpretable(scores: np.ndarray) -> int:
+    """How many units (or components) are more structure than static: face score INTERPRETABLE or more."""
+    return int((np.asarray(scores) >= INTERPRETABLE).sum())
+
+
 def nonface_patches(settings: FaceSettings) -> np.ndarray:
     """The LFW subset's non-face images made like the crops: resized and equalised as ``settings`` say."""
     return np.stack([equalise(resize_crop(p, settings.size), settings) for p in lfw_nonfaces()])
@@ -104,6 +112,12 @@ def moved(weights: np.ndarray, initial: np.ndarray) -> np.ndarray:
     """Distance of each weight image from its random start, relative to the start's length."""
     w0 = initial.astype(np.float64)
     return np.linalg.norm(weights - w0, axis=1) / np.maximum(np.linalg.norm(w0, axis=1), 1e-30)
+
+
+def group_size(faces: int) -> int:
+    """Faces in each unit's group: TREND_TOP, or a quarter of a smaller report's faces (a group of all the
+    faces would look exactly like the average face)."""
+    return max(1, min(TREND_TOP, faces // 4))
 
 
 def group_offsets(pixels: np.ndarray, groups: list[list[int]]) -> np.ndarray:
@@ -179,7 +193,8 @@ def rank_units(weights: np.ndarray, size: int, signals: Signals, featured: int, 
     score = face_scores(weights, size)
     offsets = group_offsets(g.pixels, g.groups)
     distinct, diverse = distinctiveness(g.pixels, offsets), diversity(g.persons, g.groups)
-    trend = distinct * diverse
+    agree = agreement(weights, offsets)
+    trend = distinct * diverse * np.maximum(agree, 0)
     order = np.lexsort((np.arange(len(score)), -trend, score < INTERPRETABLE))
     rank = np.empty(len(score), int)
     rank[order] = np.arange(1, len(score) + 1)
@@ -187,7 +202,7 @@ def rank_units(weights: np.ndarray, size: int, signals: Signals, featured: int, 
     chosen += [int(u) for u in pinned if u not in chosen]  # ids checked by config
     travelled = moved(weights, g.initial) if g.initial is not None else np.full(len(score), np.nan)
     return Ranking(score, selectivity(g.face_acts, g.nonface_acts), distinct, diverse, trend, rank, chosen,
-                   travelled, agreement(weights, offsets), g.nonfaces, g.groups)
+                   travelled, agree, g.nonfaces, g.groups)
 
 
 def _feature(candidates: list[int], offsets: np.ndarray, featured: int) -> list[int]:

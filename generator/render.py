@@ -31,7 +31,7 @@ from .describe import Caption
 from .errors import UserError
 from .faces import Faces
 from .match import CLEAR_ACTIVATION, Matches
-from .rank import INTERPRETABLE, TREND_TOP, face_scores
+from .rank import INTERPRETABLE, TREND_TOP, face_scores, interpretable
 
 if TYPE_CHECKING:  # torch and scipy are imported only when a report is computed
     from .baselines import Baseline
@@ -145,6 +145,7 @@ class ReportPage:
     deeper: list[dict] = field(default_factory=list)  # per hidden layer past the first: layer, units, structured
     experiments: list[dict] = field(default_factory=list)  # per run of the sweep: label, losses, yield, cost
     baselines: list[dict] = field(default_factory=list)  # per baseline: name, components, errors, note
+    gallery: int = 0  # components drawn per method in the comparison
 
 
 # ---------------------------------------------------------------- report
@@ -217,13 +218,13 @@ def _report_page(data: ReportData, site: SiteSettings, units: list[UnitView], na
         contact_sheet_count=min(len(faces.ids), CONTACT_SHEET_MAX), layers=layers,
         model=asdict(s.model), face_settings=asdict(s.faces),
         train_faces=int((~t.test_mask).sum()), test_faces=int(t.test_mask.sum()),
-        final_train_loss=t.train_loss[-1], final_test_loss=t.test_loss[-1] if t.test_loss else None,
+        final_train_loss=t.train_loss[-1], final_test_loss=t.kept_test_loss(s.model.early_stopping),
         units=sorted(units, key=lambda v: v.rank), featured=[units[u] for u in data.ranking.featured],
-        interpretable=int((data.ranking.face_score >= INTERPRETABLE).sum()),
+        interpretable=interpretable(data.ranking.face_score),
         interpretable_threshold=INTERPRETABLE, clear_activation=CLEAR_ACTIVATION,
         build_date=build_date(), version=__version__, trend=_trend_view(data), publish=s.publish_photos,
         excluded=faces.excluded, nonfaces=data.ranking.nonfaces, deeper=_deeper_view(data),
-        experiments=_experiments_view(data), baselines=_baselines_view(data),
+        experiments=_experiments_view(data), baselines=_baselines_view(data), gallery=GALLERY,
     )
 
 
@@ -231,7 +232,7 @@ def _baselines_view(data: ReportData) -> list[dict]:
     size = data.report.settings.faces.size
     return [{"name": b.name, "slug": b.name.lower(), "n_components": b.n_components,
              "train_error": _round(b.train_error), "test_error": _maybe(b.test_error), "note": b.note,
-             "interpretable": int((face_scores(b.components, size) >= INTERPRETABLE).sum())}
+             "interpretable": interpretable(face_scores(b.components, size))}
             for b in data.baselines]
 
 
@@ -248,6 +249,7 @@ def _experiments_view(data: ReportData) -> list[dict]:
         change = None if r.final_test is None or not base.final_test else r.final_test / base.final_test - 1
         rows.append({"index": i, "label": r.label, "changes": changes, "final_test_loss": _maybe(r.final_test),
                      "change": _maybe(change, 4), "face_like": r.face_like, "units": r.units,
+                     "face_like_share": _round(r.face_like_share, 4),
                      "epochs": r.epochs_run, "gflop": round(r.gflop, 1),
                      "best": bool(finals) and r.final_test == min(finals),
                      "train_loss": [_round(v) for v in r.train_loss], "test_loss": [_round(v) for v in r.test_loss]})
@@ -263,7 +265,7 @@ def _deeper_view(data: ReportData) -> list[dict]:
     out = []
     for k, images in enumerate(data.deeper):
         scores = face_scores(images, size)
-        out.append({"layer": k + 2, "units": len(images), "structured": int((scores >= INTERPRETABLE).sum()),
+        out.append({"layer": k + 2, "units": len(images), "structured": interpretable(scores),
                     "face_score": [_round(v) for v in scores]})
     return out
 
@@ -322,24 +324,9 @@ def _report_images(data: ReportData, page: ReportPage) -> dict[str, bytes]:
     if page.trend is not None and page.trend["rows"]:
         figures["img/trend.png"] = plots.trend_plot(
             [y["title"] for y in page.trend["years"]], {f"unit {r['id']}": r["prevalence"] for r in page.trend["rows"]})
-    for layer, preferred in zip(page.deeper, data.deeper, strict=True):
-        pictures = plots.weight_images(preferred, data.report.settings.faces.size)
-        figures[f"img/layer-{layer['layer']}.webp"] = plots.tile_grid(
-            pictures, plots.grid_columns(len(pictures)), [str(u) for u in range(len(pictures))])
-    for b in data.baselines:
-        draw = plots.part_images if b.components.min() >= 0 else plots.weight_images
-        shown = draw(b.components[:GALLERY], data.report.settings.faces.size)
-        figures[f"img/{b.name.lower()}.webp"] = plots.tile_grid(shown, GALLERY_COLUMNS, scale=2)
-    if data.baselines:
-        first = np.argsort(data.ranking.rank, kind="stable")[:GALLERY]
-        figures["img/autoencoder.webp"] = plots.tile_grid(images[first], GALLERY_COLUMNS, scale=2)
-    if data.experiments:
-        figures["img/experiments.png"] = plots.sweep_plot({r.label: r.test_loss or r.train_loss
-                                                          for r in data.experiments})
-        size = data.report.settings.faces.size
-        figures.update({f"img/run-{i}.png": plots.tile_grid(plots.weight_images(r.showcase, size), len(r.showcase),
-                                                            scale=2)
-                        for i, r in enumerate(data.experiments)})
+    figures.update(_deeper_figures(data, page))
+    figures.update(_baseline_figures(data, images))
+    figures.update(_experiment_figures(data))
     figures.update({f"units/{u}.png": Image.fromarray(image, "L") for u, image in enumerate(images)})
     figures.update({f"units/{u}-mean.png": Image.fromarray(_mean(data.faces.pixels[group]), "L")
                     for u, group in enumerate(data.ranking.groups) if group})
@@ -350,6 +337,43 @@ def _report_images(data: ReportData, page: ReportPage) -> dict[str, bytes]:
         if publish == "full":
             figures.update(_photo_thumbnails(data, shown_faces))
     return {path: _encode(figure, path) for path, figure in figures.items()}
+
+
+def _deeper_figures(data: ReportData, page: ReportPage) -> dict:
+    """One grid per hidden layer past the first: each unit's preferred input."""
+    size = data.report.settings.faces.size
+    return {f"img/layer-{layer['layer']}.webp": plots.tile_grid(
+                plots.weight_images(preferred, size), plots.grid_columns(len(preferred)),
+                [str(u) for u in range(len(preferred))])
+            for layer, preferred in zip(page.deeper, data.deeper, strict=True)}
+
+
+def _baseline_figures(data: ReportData, unit_images: np.ndarray) -> dict:
+    """The first components of PCA and NMF, and the autoencoder's first units by rank, as galleries."""
+    if not data.baselines:
+        return {}
+    size = data.report.settings.faces.size
+    first = np.argsort(data.ranking.rank, kind="stable")[:GALLERY]
+    figures = {"img/autoencoder.webp": plots.tile_grid(unit_images[first], GALLERY_COLUMNS, scale=2)}
+    for b in data.baselines:
+        draw = plots.part_images if b.components.min() >= 0 else plots.weight_images  # NMF parts are never negative
+        figures[f"img/{b.name.lower()}.webp"] = plots.tile_grid(draw(b.components[:GALLERY], size), GALLERY_COLUMNS,
+                                                                scale=2)
+    return figures
+
+
+def _experiment_figures(data: ReportData) -> dict:
+    """The sweep's loss plot, and each run's most face-like units."""
+    if not data.experiments:
+        return {}
+    size = data.report.settings.faces.size
+    tested = bool(data.experiments[0].test_loss)
+    figures = {"img/experiments.png": plots.sweep_plot(
+        {r.label: r.test_loss if tested else r.train_loss for r in data.experiments},
+        "test loss" if tested else "training loss (no held-out faces)")}
+    figures.update({f"img/run-{i}.png": plots.tile_grid(plots.weight_images(r.showcase, size), len(r.showcase), scale=2)
+                    for i, r in enumerate(data.experiments)})
+    return figures
 
 
 def _mean(pixels: np.ndarray) -> np.ndarray:

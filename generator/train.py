@@ -40,6 +40,12 @@ class Trained:
     cached: bool  # loaded from the cache, not trained in this build
     device: str
 
+    def kept_test_loss(self, early_stopping: int) -> float | None:
+        """The test loss of the weights kept: the best epoch's with early stopping, else the last epoch's."""
+        if not self.test_loss:
+            return None
+        return min(self.test_loss) if early_stopping else self.test_loss[-1]
+
 
 def train_or_load(faces: Faces, settings: ModelSettings, cache_dir: Path, retrain: bool = False) -> Trained:
     """The model for these faces and settings: from the cache when it matches, else trained."""

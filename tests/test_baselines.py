@@ -97,17 +97,17 @@ def test_fewer_than_two_training_faces_give_no_baselines():
 def test_baselines_are_cached_by_the_models_inputs(tmp_path: Path, monkeypatch):
     pixels = np.random.default_rng(0).integers(0, 256, (30, 8, 8), dtype=np.uint8)
     mask = np.arange(30) % 5 == 0
-    first = baselines.fit_or_load(pixels, mask, 6, 0, "key-a", tmp_path)
+    first = baselines.fit_or_load(pixels, mask, 6, 0, tmp_path)
     monkeypatch.setattr(baselines, "fit_baselines", lambda *a: pytest.fail("fitted again"))
-    again = baselines.fit_or_load(pixels, mask, 6, 0, "key-a", tmp_path)
+    again = baselines.fit_or_load(pixels, mask, 6, 0, tmp_path)
     assert [(b.name, b.n_components, b.test_error, b.note) for b in again] == \
         [(b.name, b.n_components, b.test_error, b.note) for b in first]
     assert all(np.array_equal(a.components, b.components) for a, b in zip(first, again, strict=True))
     with pytest.raises(pytest.fail.Exception):
-        baselines.fit_or_load(pixels, mask, 6, 0, "key-b", tmp_path)  # other inputs: fitted afresh
+        baselines.fit_or_load(pixels, ~mask, 6, 0, tmp_path)  # another split: fitted afresh
     next((tmp_path / "baselines").glob("*.npz")).write_bytes(b"not a cache file")
     with pytest.raises(pytest.fail.Exception):  # a corrupt cache file is fitted again, not fatal
-        baselines.fit_or_load(pixels, mask, 6, 0, "key-a", tmp_path)
+        baselines.fit_or_load(pixels, mask, 6, 0, tmp_path)
 
 
 def test_a_report_shows_pca_and_nmf_beside_the_autoencoder(small_content: Path, tmp_path: Path):
@@ -121,3 +121,10 @@ def test_a_report_shows_pca_and_nmf_beside_the_autoencoder(small_content: Path, 
     html = (site / "index.html").read_text()
     assert "Compared with PCA and NMF" in html
     assert all((site / "img" / f"{name}.webp").is_file() for name in ("pca", "nmf", "autoencoder"))
+
+
+def test_large_sets_are_sampled_and_the_note_says_so(monkeypatch):
+    monkeypatch.setattr(baselines, "MAX_FACES", 20)
+    found = _by_name(_faces(60), _mask(60, 25), 4)
+    assert "random 20 of the 35 training faces" in found["PCA"].note
+    assert "random 20 of the 25 test faces" in found["NMF"].note

@@ -156,3 +156,16 @@ def test_a_bad_experiment_run_names_the_setting(tmp_path: Path):
     write_report(content, "bad", "experiments:\n  enabled: true\n  runs:\n    - {hiden: [10]}\n")
     assert main(["build", "--content", str(content), "--out", str(tmp_path / "site"),
                  "--cache", str(tmp_path / "cache")]) == 2
+
+
+@pytest.mark.parametrize("key", ["seed", "test_fraction"])
+def test_an_experiment_may_not_change_the_held_out_faces(tmp_path: Path, key: str, capsys):
+    from generator.cli import main
+
+    from .conftest import write_report
+
+    content = tmp_path / "content"
+    write_report(content, "bad", f"experiments:\n  enabled: true\n  runs:\n    - {{{key}: 0.1}}\n")
+    assert main(["build", "--content", str(content), "--out", str(tmp_path / "site"),
+                 "--cache", str(tmp_path / "cache")]) == 2
+    assert f"experiments.runs.0.{key}" in capsys.readouterr().err

@@ -99,8 +99,26 @@ def test_featured_units_show_different_looks():
     pixels[20:30, :, :4] += 60  # ten others brighter on the left
     persons = [f"p{i}" for i in range(40)]
     groups = [list(range(10)), list(range(1, 11)), list(range(20, 30)), list(range(30, 40))]
-    smooth = np.tile(np.linspace(-1, 1, 64), (4, 1))
+    smooth = rank.group_offsets(pixels, groups)  # each unit looks like what sets its group apart
     signals = rank.Signals(pixels, persons, groups, rng.normal(size=(40, 4)), rng.normal(size=(5, 4)))
     r = rank.rank_units(smooth, 8, signals, featured=2)
     assert sorted(r.featured) == [0, 2]  # unit 1 has unit 0's look; the next distinct look comes instead
     assert rank.rank_units(smooth, 8, signals, featured=4).featured[-1] == 1  # too few looks: filled up
+
+
+def test_a_small_report_still_ranks_by_trend_score(tmp_path: Path, att_faces: Path):
+    """Regression: with 30 faces or fewer every unit's group was every face, so every trend score was 0."""
+    content = tmp_path / "content"
+    copy_people(att_faces, write_report(content, "tiny", "featured: 2\n" + SMALL_MODEL) / "photos", people=4,
+                per_person=5)
+    build(BuildOptions(content=content, out=tmp_path / "site", cache=tmp_path / "cache"))
+    doc = json.loads((tmp_path / "site" / "tiny" / "report.json").read_text())
+    assert rank.group_size(20) == 5
+    assert all(doc["units"][u]["trend_score"] > 0 for u in doc["featured"])
+    a, b = (cv2.imread(str(tmp_path / "site" / "tiny" / "units" / f"{u}-mean.png"), 0) for u in doc["featured"])
+    assert not np.array_equal(a, b)  # each composite is its own group's, not the mean of every face
+
+
+def test_the_kept_epochs_test_loss_is_reported():
+    kept = train.Trained(None, [1.0, 0.9, 0.8], [0.5, 0.3, 0.4], np.zeros(3, bool), False, "cpu")
+    assert kept.kept_test_loss(early_stopping=1) == 0.3 and kept.kept_test_loss(early_stopping=0) == 0.4
