@@ -55,7 +55,9 @@ class Autoencoder(nn.Module):
     def _decoder_layers(self) -> list:
         if not self.tied:
             return list(self.decoder)
-        return [lambda h, w=enc.weight, b=bias: nn.functional.linear(h, w.t(), b)
+        # h @ W, not linear(h, W.t()): the weight gradient then comes out in W's own layout, and adding it to
+        # the encoder's is a contiguous add, not a strided one (a tenth of the training time on CPU)
+        return [lambda h, w=enc.weight, b=bias: torch.addmm(b, h, w)
                 for enc, bias in zip(reversed(self.encoder), self.decoder_bias, strict=True)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
