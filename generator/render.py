@@ -354,11 +354,10 @@ def _baseline_figures(data: ReportData, unit_images: np.ndarray) -> dict:
         return {}
     size = data.report.settings.faces.size
     first = np.argsort(data.ranking.rank, kind="stable")[:GALLERY]
-    figures = {"img/autoencoder.webp": plots.tile_grid(unit_images[first], GALLERY_COLUMNS, scale=2)}
+    figures = {"img/autoencoder.webp": plots.tile_grid(unit_images[first], GALLERY_COLUMNS)}
     for b in data.baselines:
         draw = plots.part_images if b.components.min() >= 0 else plots.weight_images  # NMF parts are never negative
-        figures[f"img/{b.name.lower()}.webp"] = plots.tile_grid(draw(b.components[:GALLERY], size), GALLERY_COLUMNS,
-                                                                scale=2)
+        figures[f"img/{b.name.lower()}.webp"] = plots.tile_grid(draw(b.components[:GALLERY], size), GALLERY_COLUMNS)
     return figures
 
 
@@ -371,7 +370,7 @@ def _experiment_figures(data: ReportData) -> dict:
     figures = {"img/experiments.png": plots.sweep_plot(
         {r.label: r.test_loss if tested else r.train_loss for r in data.experiments},
         "test loss" if tested else "training loss (no held-out faces)")}
-    figures.update({f"img/run-{i}.png": plots.tile_grid(plots.weight_images(r.showcase, size), len(r.showcase), scale=2)
+    figures.update({f"img/run-{i}.png": plots.tile_grid(plots.weight_images(r.showcase, size), len(r.showcase))
                     for i, r in enumerate(data.experiments)})
     return figures
 
