@@ -154,8 +154,19 @@ def selectivity(face_acts: np.ndarray, nonface_acts: np.ndarray) -> np.ndarray:
 
 def distinctiveness(pixels: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """How far each group's mean face lies from the mean of all faces, in standard deviations per pixel (RMS)."""
-    sd = np.maximum(pixels.reshape(len(pixels), -1).std(axis=0, dtype=np.float64), 1.0)  # at least one grey level
+    sd = np.maximum(_pixel_sd(pixels.reshape(len(pixels), -1)), 1.0)  # at least one grey level
     return np.sqrt(((offsets / sd) ** 2).mean(axis=1))
+
+
+def _pixel_sd(flat: np.ndarray, chunk: int = 2048) -> np.ndarray:
+    """Each pixel's standard deviation over the faces, summed in chunks: never a float copy of every crop."""
+    total, squares = np.zeros(flat.shape[1]), np.zeros(flat.shape[1])
+    for start in range(0, len(flat), chunk):
+        part = flat[start:start + chunk].astype(np.float64)
+        total += part.sum(axis=0)
+        squares += (part * part).sum(axis=0)
+    mean = total / len(flat)
+    return np.sqrt(np.maximum(squares / len(flat) - mean * mean, 0.0))
 
 
 def diversity(persons: list[str | None], groups: list[list[int]]) -> np.ndarray:
