@@ -94,7 +94,7 @@ def _build(options: BuildOptions) -> BuildResult:
     if len(every) > 1:
         pages.append((config.apply_overrides(config.trends_report(options.content, site, every), options.smoke),
                       navs[config.TRENDS_SLUG]))
-    files, docs, record, stamps, carried = {}, [], {}, {}, {}
+    files, docs, record, stamps, carried, pictures = {}, [], {}, {}, {}, []
     for report, nav in pages:
         stamp = "" if report.slug not in chosen else _stamp(code, site, report, nav, every)
         kept = _kept(options.out / report.slug, stamp, previous.get(report.slug))
@@ -105,7 +105,8 @@ def _build(options: BuildOptions) -> BuildResult:
         data = compute_trends(report, every, options, clock) if report.slug == config.TRENDS_SLUG \
             else compute_report(report, options, clock)
         with clock.stage("render"):
-            report_files, doc = render.render_report(data, site, nav)
+            pictures.append(render.EncodedImages(options.cache / "images" / f"{report.slug}.zip"))
+            report_files, doc = render.render_report(data, site, nav, pictures[-1])
         files.update(report_files)
         docs.append(doc)
         record[report.slug] = {"timings": clock.timings, "cached": clock.cached}
@@ -117,6 +118,8 @@ def _build(options: BuildOptions) -> BuildResult:
     if written:
         render.write_site(files, options.out, sorted(carried))
         incremental.save(options.cache, options.out, stamps)
+        for encoded in pictures:  # kept for the next build only once this one is written
+            encoded.save()
     else:
         log.info("nothing changed: %s left as it was", options.out)
     last = {"reports": record}

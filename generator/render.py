@@ -10,11 +10,13 @@ and under any base URL prefix (GitHub project pages live at /<repo>/).
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import logging
 import os
 import shutil
 import tempfile
+import zipfile
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -151,8 +153,10 @@ class ReportPage:
 # ---------------------------------------------------------------- report
 
 
-def render_report(data: ReportData, site: SiteSettings, nav: Nav) -> tuple[dict[str, bytes], dict]:
-    """Files of site/<slug>/ (path -> bytes) and the report.json document."""
+def render_report(data: ReportData, site: SiteSettings, nav: Nav,
+                  images: EncodedImages | None = None) -> tuple[dict[str, bytes], dict]:
+    """Files of site/<slug>/ (path -> bytes) and the report.json document; ``images`` reuses pictures
+    encoded by the previous build."""
     units = _unit_views(data)
     page = _report_page(data, site, units, nav)
     doc = report_json(data, page)
@@ -160,7 +164,7 @@ def render_report(data: ReportData, site: SiteSettings, nav: Nav) -> tuple[dict[
     files = {
         "index.html": _html("report.html", page=page, root=page.root, **common),
         "report.json": (json.dumps(doc, indent=1, ensure_ascii=False, sort_keys=True) + "\n").encode(),
-        **_report_images(data, page),
+        **_report_images(data, page, images or EncodedImages(None)),
     }
     if page.experiments:
         files["experiments.html"] = _html("experiments.html", page=page, root="../", **common)
@@ -309,7 +313,7 @@ def _grid_links(data: ReportData) -> list[dict]:
     return [{"id": u, "box": box} for u, box in enumerate(boxes)]
 
 
-def _report_images(data: ReportData, page: ReportPage) -> dict[str, bytes]:
+def _report_images(data: ReportData, page: ReportPage, encoded: EncodedImages) -> dict[str, bytes]:
     """The report's pictures: unit grid, contact sheet, loss plot, one image per unit, matched faces."""
     images, columns = _unit_grid(data)
     publish = data.report.settings.publish_photos
@@ -336,7 +340,7 @@ def _report_images(data: ReportData, page: ReportPage) -> dict[str, bytes]:
                         for i in shown_faces})
         if publish == "full":
             figures.update(_photo_thumbnails(data, shown_faces))
-    return {path: _encode(figure, path) for path, figure in figures.items()}
+    return {path: encoded.encode(figure, path) for path, figure in figures.items()}
 
 
 def _deeper_figures(data: ReportData, page: ReportPage) -> dict:
@@ -394,8 +398,51 @@ def _photo_thumbnails(data: ReportData, shown: list[int]) -> dict[str, Image.Ima
     return out
 
 
-def _encode(figure, path: str) -> bytes:
-    return plots.encode(figure, path)
+class EncodedImages:
+    """Encoded pictures from the previous build of a report, by a hash of their pixels and format.
+
+    An edited narrative changes no picture, yet encoding them (about 1,200 for
+    400 units) was most of a rebuild. One zip file per report holds exactly the
+    pictures of its last build, so it never grows; a file that cannot be read is
+    logged and the pictures are encoded again.
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.previous: dict[str, bytes] = {}
+        self.used: dict[str, bytes] = {}
+        if path is not None and path.exists():
+            try:
+                with zipfile.ZipFile(path) as archive:
+                    self.previous = {name: archive.read(name) for name in archive.namelist()}
+            except (OSError, zipfile.BadZipFile, ValueError) as exc:
+                log.warning("image cache %s is unreadable (%s); encoding again", path.name, exc)
+
+    def encode(self, picture: Image.Image | bytes, path: str) -> bytes:
+        if isinstance(picture, bytes):
+            return picture
+        h = hashlib.sha256(f"{plots.ENCODING}|{Path(path).suffix}|{picture.mode}|{picture.size}".encode())
+        h.update(picture.tobytes())
+        key = h.hexdigest()
+        data = self.previous.get(key) or plots.encode(picture, path)
+        self.used[key] = data
+        return data
+
+    def save(self) -> None:
+        """Keep this build's pictures for the next one (written aside, then renamed)."""
+        if self.path is None:
+            return
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
+                for key in sorted(self.used):
+                    archive.writestr(zipfile.ZipInfo(key, date_time=(1980, 1, 1, 0, 0, 0)), self.used[key])
+            tmp.replace(self.path)
+        except OSError as exc:  # a cache that cannot be written only costs time
+            log.warning("could not write the image cache %s (%s)", self.path, exc)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 def report_json(data: ReportData, page: ReportPage) -> dict:

@@ -135,7 +135,7 @@ def test_a_failed_build_leaves_the_previous_site_untouched(small_content: Path, 
     def broken(*args, **kwargs):
         raise RuntimeError("crash while rendering")
 
-    monkeypatch.setattr(render, "_encode", broken)
+    monkeypatch.setattr(render.EncodedImages, "encode", broken)
     with pytest.raises(RuntimeError):
         _build(small_content, tmp_path, retrain=True)
     assert tree_bytes(site) == before
@@ -257,3 +257,18 @@ def test_serve_shows_the_built_site(demo_site: Path):
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_an_edited_narrative_reuses_every_encoded_picture(small_content: Path, tmp_path: Path, monkeypatch):
+    site = _build(small_content, tmp_path)
+    before = tree_bytes(site)
+    index = small_content / "small" / "index.md"
+    index.write_text(index.read_text() + "\nOne more line.\n")
+    monkeypatch.setattr(render.plots, "encode", lambda *a: pytest.fail("a picture was encoded again"))
+    after = tree_bytes(_build(small_content, tmp_path))
+    pictures = [k for k in before if k.endswith((".png", ".webp"))]
+    assert len(pictures) > 40 and all(after[k] == before[k] for k in pictures)
+    (tmp_path / "cache" / "images" / "small.zip").write_bytes(b"not a zip")
+    monkeypatch.undo()
+    index.write_text(index.read_text() + "\nAnd another.\n")
+    assert tree_bytes(_build(small_content, tmp_path)).keys() == after.keys()  # an unreadable cache: encoded again

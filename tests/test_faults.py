@@ -26,7 +26,7 @@ def test_ctrl_c_leaves_the_site_and_the_cache_as_they_were(small_content: Path, 
                                                             where: str):
     build(_opts(small_content, tmp_path))
     site, cache = tree_bytes(tmp_path / "site"), tree_bytes(tmp_path / "cache" / "model")
-    monkeypatch.setattr(*((train, "_epoch") if where == "training" else (render, "_encode")), _interrupt)
+    monkeypatch.setattr(*((train, "_epoch") if where == "training" else (render.EncodedImages, "encode")), _interrupt)
     with pytest.raises(KeyboardInterrupt):
         build(_opts(small_content, tmp_path, retrain=True))
     assert tree_bytes(tmp_path / "site") == site
