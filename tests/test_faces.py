@@ -59,6 +59,10 @@ def test_large_photos_go_through_detection_and_the_face_is_cropped(tmp_path: Pat
         bx, by, bw, bh = detector.faces(scene)[0].box
         assert x <= bx + bw / 2 <= x + w and y <= by + bh / 2 <= y + h  # the box is on the pasted face
         assert 0.3 * w <= bw <= 1.2 * w  # and about its size
+    # a non-face patch as large as the face's crop, from each photo that has room for one beside the face:
+    # the four faces pasted at 1.5x do, the four at 2.5x fill too much of the 480x640 scene
+    assert len(found.backgrounds) == 4
+    assert all(np.abs(b.astype(int) - f).mean() > 20 for b in found.backgrounds for f in found.pixels)
 
 
 def test_face_box_becomes_a_square_with_margin_inside_the_photo():
