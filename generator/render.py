@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -319,15 +320,16 @@ def _report_images(data: ReportData, page: ReportPage, encoded: EncodedImages) -
     publish = data.report.settings.publish_photos
     figures = {
         "img/units.webp": plots.tile_grid(images, columns, [str(u) for u in range(len(images))]),
-        "img/loss.png": plots.loss_plot(data.trained.train_loss, data.trained.test_loss),
+        "img/loss.png": Plot(plots.loss_plot, (data.trained.train_loss, data.trained.test_loss)),
         "img/mean.png": Image.fromarray(_mean(data.faces.pixels), "L"),
     }
     if publish != "none":
         shown = plots.thumbnails(data.faces.pixels[:CONTACT_SHEET_MAX], CONTACT_THUMB_PX)
         figures["img/faces.webp"] = plots.tile_grid(shown, plots.grid_columns(len(shown), 2.0))
     if page.trend is not None and page.trend["rows"]:
-        figures["img/trend.png"] = plots.trend_plot(
-            [y["title"] for y in page.trend["years"]], {f"unit {r['id']}": r["prevalence"] for r in page.trend["rows"]})
+        titles = [y["title"] for y in page.trend["years"]]
+        figures["img/trend.png"] = Plot(plots.trend_plot, (titles, {f"unit {r['id']}": r["prevalence"]
+                                                                     for r in page.trend["rows"]}))
     figures.update(_deeper_figures(data, page))
     figures.update(_baseline_figures(data, images))
     figures.update(_experiment_figures(data))
@@ -371,9 +373,9 @@ def _experiment_figures(data: ReportData) -> dict:
         return {}
     size = data.report.settings.faces.size
     tested = bool(data.experiments[0].test_loss)
-    figures = {"img/experiments.png": plots.sweep_plot(
+    figures = {"img/experiments.png": Plot(plots.sweep_plot, (
         {r.label: r.test_loss if tested else r.train_loss for r in data.experiments},
-        "test loss" if tested else "training loss (no held-out faces)")}
+        "test loss" if tested else "training loss (no held-out faces)"))}
     figures.update({f"img/run-{i}.png": plots.tile_grid(plots.weight_images(r.showcase, size), len(r.showcase))
                     for i, r in enumerate(data.experiments)})
     return figures
@@ -398,6 +400,22 @@ def _photo_thumbnails(data: ReportData, shown: list[int]) -> dict[str, Image.Ima
     return out
 
 
+@dataclass(frozen=True)
+class Plot:
+    """A chart not drawn yet: matplotlib is slow, so EncodedImages draws it only when the last build did not
+    draw the same chart from the same numbers."""
+
+    draw: Callable[..., bytes]
+    args: tuple
+
+
+@functools.cache
+def _matplotlib() -> str:
+    from importlib.metadata import version
+
+    return version("matplotlib")
+
+
 class EncodedImages:
     """Encoded pictures from the previous build of a report, by a hash of their pixels and format.
 
@@ -418,13 +436,20 @@ class EncodedImages:
             except (OSError, zipfile.BadZipFile, ValueError) as exc:
                 log.warning("image cache %s is unreadable (%s); encoding again", path.name, exc)
 
-    def encode(self, picture: Image.Image | bytes, path: str) -> bytes:
+    def encode(self, picture: Image.Image | Plot | bytes, path: str) -> bytes:
+        """The picture's file bytes: the previous build's when it had the same picture, else encoded (or drawn)."""
         if isinstance(picture, bytes):
             return picture
-        h = hashlib.sha256(f"{plots.ENCODING}|{Path(path).suffix}|{picture.mode}|{picture.size}".encode())
-        h.update(picture.tobytes())
+        if isinstance(picture, Plot):
+            inputs = json.dumps([picture.draw.__name__, _matplotlib(), picture.args], sort_keys=True)
+            h = hashlib.sha256(f"plot|{inputs}".encode())
+        else:
+            h = hashlib.sha256(f"{plots.ENCODING}|{Path(path).suffix}|{picture.mode}|{picture.size}".encode())
+            h.update(picture.tobytes())
         key = h.hexdigest()
-        data = self.previous.get(key) or plots.encode(picture, path)
+        data = self.previous.get(key)
+        if data is None:
+            data = picture.draw(*picture.args) if isinstance(picture, Plot) else plots.encode(picture, path)
         self.used[key] = data
         return data
 

@@ -259,12 +259,13 @@ def test_serve_shows_the_built_site(demo_site: Path):
         server.wait(10)
 
 
-def test_an_edited_narrative_reuses_every_encoded_picture(small_content: Path, tmp_path: Path, monkeypatch):
+def test_an_edited_narrative_reuses_every_picture_and_chart(small_content: Path, tmp_path: Path, monkeypatch):
     site = _build(small_content, tmp_path)
     before = tree_bytes(site)
     index = small_content / "small" / "index.md"
     index.write_text(index.read_text() + "\nOne more line.\n")
     monkeypatch.setattr(render.plots, "encode", lambda *a: pytest.fail("a picture was encoded again"))
+    monkeypatch.setattr(render.plots, "_figure", lambda *a: pytest.fail("a chart was drawn again"))
     after = tree_bytes(_build(small_content, tmp_path))
     pictures = [k for k in before if k.endswith((".png", ".webp"))]
     assert len(pictures) > 40 and all(after[k] == before[k] for k in pictures)
