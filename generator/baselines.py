@@ -23,11 +23,14 @@ the number of BLAS threads (the errors may, around the tenth digit).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import time
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -176,7 +179,7 @@ def fit_or_load(pixels: np.ndarray, test_mask: np.ndarray, n_components: int, se
     digest = hashlib.sha256(np.ascontiguousarray(pixels).tobytes())
     digest.update(np.asarray(test_mask, bool).tobytes())
     stamp = json.dumps({"v": VERSION, "data": digest.hexdigest(), "shape": pixels.shape, "n": n_components,
-                        "seed": seed, "max": MAX_FACES})
+                        "seed": seed, "max": MAX_FACES, "updates": NMF_UPDATES, "sklearn": _sklearn_version()})
     path = cache_dir / "baselines" / f"{hashlib.sha256(stamp.encode()).hexdigest()[:24]}.npz"
     if not retrain:
         cached = _load(path, stamp)
@@ -186,6 +189,12 @@ def fit_or_load(pixels: np.ndarray, test_mask: np.ndarray, n_components: int, se
     fitted = fit_baselines(pixels, test_mask, n_components, seed)
     _save(path, stamp, fitted)
     return fitted
+
+
+def _sklearn_version() -> str:
+    from importlib.metadata import version
+
+    return version("scikit-learn")
 
 
 def _load(path: Path, stamp: str) -> list[Baseline] | None:
@@ -198,7 +207,7 @@ def _load(path: Path, stamp: str) -> list[Baseline] | None:
                 raise ValueError("made for other inputs")
             return [Baseline(m["name"], data[f"components{i}"], m["n_components"], m["train_error"],
                              m["test_error"], m["note"]) for i, m in enumerate(meta["baselines"])]
-    except (OSError, ValueError, KeyError, TypeError, EOFError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         log.warning("baselines cache %s is unusable (%s); fitting again", path.name, exc)
         return None
 
@@ -216,4 +225,5 @@ def _save(path: Path, stamp: str, baselines: list[Baseline]) -> None:
     except OSError as exc:  # an unwritable cache costs a refit next time, nothing more
         log.warning("could not write the baselines cache %s (%s)", path, exc)
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a blocked cache folder: nothing was written
+            tmp.unlink(missing_ok=True)

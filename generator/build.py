@@ -105,7 +105,8 @@ def _build(options: BuildOptions) -> BuildResult:
         data = compute_trends(report, every, options, clock) if report.slug == config.TRENDS_SLUG \
             else compute_report(report, options, clock)
         with clock.stage("render"):
-            pictures.append(render.EncodedImages(options.cache / "images" / f"{report.slug}.zip"))
+            zipped = None if options.retrain else options.cache / "images" / f"{report.slug}.zip"
+            pictures.append(render.EncodedImages(zipped))
             report_files, doc = render.render_report(data, site, nav, pictures[-1])
         files.update(report_files)
         docs.append(doc)

@@ -20,6 +20,8 @@ import logging
 import multiprocessing
 import os
 import time
+import zipfile
+import zlib
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from itertools import repeat
@@ -315,7 +317,7 @@ class _CropStore:
                     and len(detected) == len(crops):
                 return entry
             raise ValueError("unexpected contents")
-        except (OSError, ValueError, KeyError, EOFError) as exc:
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
             log.warning("cached crop %s is unreadable (%s); cropping again", path.name, exc)
             return None
 

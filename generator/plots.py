@@ -15,7 +15,6 @@ from PIL import Image, ImageDraw, ImageFont
 LABEL_HEIGHT = 12
 BACKGROUND = 255
 WEBP_QUALITY = 85
-ENCODING = f"png-optimize|webp-q{WEBP_QUALITY}-m4"  # change with encode(), to invalidate cached pictures
 
 
 def weight_images(weights: np.ndarray, size: int) -> np.ndarray:

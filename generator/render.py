@@ -9,6 +9,7 @@ and under any base URL prefix (GitHub project pages live at /<repo>/).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -17,6 +18,7 @@ import os
 import shutil
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -149,6 +151,7 @@ class ReportPage:
     experiments: list[dict] = field(default_factory=list)  # per run of the sweep: label, losses, yield, cost
     baselines: list[dict] = field(default_factory=list)  # per baseline: name, components, errors, note
     gallery: int = 0  # components drawn per method in the comparison
+    featured_asked: int = 0  # the `featured` setting (fewer are featured when units are silent)
 
 
 # ---------------------------------------------------------------- report
@@ -230,6 +233,7 @@ def _report_page(data: ReportData, site: SiteSettings, units: list[UnitView], na
         build_date=build_date(), version=__version__, trend=_trend_view(data), publish=s.publish_photos,
         excluded=faces.excluded, nonfaces=data.ranking.nonfaces, deeper=_deeper_view(data),
         experiments=_experiments_view(data), baselines=_baselines_view(data), gallery=GALLERY,
+        featured_asked=s.featured,
     )
 
 
@@ -410,10 +414,16 @@ class Plot:
 
 
 @functools.cache
-def _matplotlib() -> str:
+def _drawing_code() -> str:
+    """What a cached picture depends on besides its pixels or numbers: plots.py and the encoders' versions."""
     from importlib.metadata import version
 
-    return version("matplotlib")
+    import PIL
+    from PIL import features
+
+    parts = [hashlib.sha256(Path(plots.__file__).read_bytes()).hexdigest(), PIL.__version__,
+             str(features.version("webp")), zlib.ZLIB_RUNTIME_VERSION, version("matplotlib")]
+    return "|".join(parts)
 
 
 class EncodedImages:
@@ -433,7 +443,7 @@ class EncodedImages:
             try:
                 with zipfile.ZipFile(path) as archive:
                     self.previous = {name: archive.read(name) for name in archive.namelist()}
-            except (OSError, zipfile.BadZipFile, ValueError) as exc:
+            except (OSError, zipfile.BadZipFile, zlib.error, ValueError) as exc:
                 log.warning("image cache %s is unreadable (%s); encoding again", path.name, exc)
 
     def encode(self, picture: Image.Image | Plot | bytes, path: str) -> bytes:
@@ -441,10 +451,10 @@ class EncodedImages:
         if isinstance(picture, bytes):
             return picture
         if isinstance(picture, Plot):
-            inputs = json.dumps([picture.draw.__name__, _matplotlib(), picture.args], sort_keys=True)
-            h = hashlib.sha256(f"plot|{inputs}".encode())
+            inputs = json.dumps([picture.draw.__name__, picture.args], sort_keys=True)
+            h = hashlib.sha256(f"plot|{_drawing_code()}|{inputs}".encode())
         else:
-            h = hashlib.sha256(f"{plots.ENCODING}|{Path(path).suffix}|{picture.mode}|{picture.size}".encode())
+            h = hashlib.sha256(f"{_drawing_code()}|{Path(path).suffix}|{picture.mode}|{picture.size}".encode())
             h.update(picture.tobytes())
         key = h.hexdigest()
         data = self.previous.get(key)
@@ -467,7 +477,8 @@ class EncodedImages:
         except OSError as exc:  # a cache that cannot be written only costs time
             log.warning("could not write the image cache %s (%s)", self.path, exc)
         finally:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # a blocked cache folder: nothing was written
+                tmp.unlink(missing_ok=True)
 
 
 def report_json(data: ReportData, page: ReportPage) -> dict:
@@ -544,8 +555,8 @@ def _method_numbers() -> dict:
     from .config import FaceSettings
 
     return {"noise_ratio": rank.NOISE_LAPLACIAN_RATIO, "interpretable": INTERPRETABLE, "top": TREND_TOP,
-            "min_backgrounds": rank.MIN_BACKGROUNDS, "clear_activation": CLEAR_ACTIVATION, "regions": describe.REGIONS,
-            "notable": describe.NOTABLE, "standard_errors": describe.STANDARD_ERRORS,
+            "min_backgrounds": rank.MIN_BACKGROUNDS, "same_look": rank.SAME_LOOK, "clear_activation": CLEAR_ACTIVATION,
+            "regions": describe.REGIONS, "notable": describe.NOTABLE, "standard_errors": describe.STANDARD_ERRORS,
             "crop_max_side": FaceSettings().crop_max_side}
 
 

@@ -8,6 +8,7 @@ hash does not match, or that cannot be read, is logged and trained again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -295,7 +296,8 @@ def _save(path: Path, key: str, settings: ModelSettings, trained: Trained) -> No
     except OSError as exc:  # an unwritable cache costs a retrain next time, nothing more
         log.warning("could not write the model cache %s (%s)", path, exc)
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a blocked cache folder: nothing was written
+            tmp.unlink(missing_ok=True)
 
 
 def _load(path: Path, key: str, n_inputs: int) -> Trained | None:

@@ -128,3 +128,13 @@ def test_large_sets_are_sampled_and_the_note_says_so(monkeypatch):
     found = _by_name(_faces(60), _mask(60, 25), 4)
     assert "random 20 of the 35 training faces" in found["PCA"].note
     assert "random 20 of the 25 test faces" in found["NMF"].note
+
+
+def test_a_damaged_baselines_cache_is_fitted_again(tmp_path: Path):
+    pixels = np.random.default_rng(0).integers(0, 256, (30, 8, 8), dtype=np.uint8)
+    mask = np.arange(30) % 5 == 0
+    first = baselines.fit_or_load(pixels, mask, 6, 0, tmp_path)
+    path = next((tmp_path / "baselines").glob("*.npz"))
+    path.write_bytes(path.read_bytes()[:200])  # truncated: not a zip any more
+    again = baselines.fit_or_load(pixels, mask, 6, 0, tmp_path)
+    assert [b.test_error for b in again] == [b.test_error for b in first]

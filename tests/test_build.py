@@ -273,3 +273,12 @@ def test_an_edited_narrative_reuses_every_picture_and_chart(small_content: Path,
     monkeypatch.undo()
     index.write_text(index.read_text() + "\nAnd another.\n")
     assert tree_bytes(_build(small_content, tmp_path)).keys() == after.keys()  # an unreadable cache: encoded again
+
+
+def test_a_cache_folder_blocked_by_a_file_costs_time_not_the_build(small_content: Path, tmp_path: Path):
+    (tmp_path / "cache").mkdir()
+    for name in ("images", "baselines", "model"):
+        (tmp_path / "cache" / name).write_text("a file where a folder should be")
+    site = _build(small_content, tmp_path)
+    assert (site / "small" / "index.html").is_file()
+    assert (tmp_path / "cache" / "last-build.json").is_file()

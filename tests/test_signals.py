@@ -122,3 +122,12 @@ def test_a_small_report_still_ranks_by_trend_score(tmp_path: Path, att_faces: Pa
 def test_the_kept_epochs_test_loss_is_reported():
     kept = train.Trained(None, [1.0, 0.9, 0.8], [0.5, 0.3, 0.4], np.zeros(3, bool), False, "cpu")
     assert kept.kept_test_loss(early_stopping=1) == 0.3 and kept.kept_test_loss(early_stopping=0) == 0.4
+
+
+def test_a_one_face_report_says_why_nothing_is_featured(tmp_path: Path, att_faces: Path):
+    content = tmp_path / "content"
+    copy_people(att_faces, write_report(content, "one", SMALL_MODEL) / "photos", people=1, per_person=1)
+    build(BuildOptions(content=content, out=tmp_path / "site", cache=tmp_path / "cache"))
+    html = (tmp_path / "site" / "one" / "index.html").read_text()
+    assert "every unit gives all 1 face the same activation" in html and "featured: 0" not in html
+    assert "no faces held out" in html
