@@ -164,13 +164,14 @@ def analyse(report: config.Report, found: faces.Faces, options: BuildOptions, cl
         nonfaces, nonface_source = rank.nonfaces(found.backgrounds, s.faces)
         weights = train.unit_weights(trained.model)
         group = rank.group_size(len(found.ids))
-        groups = match.best_faces(acts, group)
+        best = match.best_faces(acts, max(group, s.matches))  # sorted once, for the groups and the matches
+        groups = [b[:group] for b in best]
         signals = rank.Signals(found.pixels, found.persons, groups, acts, train.first_layer(trained.model, nonfaces),
                                nonface_source, train.initial_weights(weights.shape[1], s.model))
         ranking = rank.rank_units(weights, s.faces.size, signals, s.featured, list(s.captions))
         deeper = _deeper_layers(trained.model, found.pixels, len(s.model.hidden), s.model.seed)
     with clock.stage("match"):
-        matches = match.match_units(acts, found, s.matches)
+        matches = match.match_units(acts, found, s.matches, best)
         trend = trends.by_year(acts, years) if years is not None else None
     with clock.stage("describe"):
         captions = describe.describe(found.pixels, groups, ranking.featured, group, s.captions)

@@ -78,6 +78,11 @@ class Faces:
         return len(known) if known else None
 
 
+def person_keys(persons: list[str | None]) -> list[str]:
+    """Whose each face is, for counting people: a face without a known person is a person of its own."""
+    return [p if p is not None else f"\0{i}" for i, p in enumerate(persons)]
+
+
 def find_faces(collection: Collection, settings: FaceSettings, cache_dir: Path, where: str,
                jobs: int = 1, exclude: frozenset[str] = frozenset(), model_dir: Path | None = None) -> Faces:
     """Crop the faces of every photo; skip (and list) photos without one.

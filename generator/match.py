@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .faces import Faces
+from .faces import Faces, person_keys
 
 CLEAR_ACTIVATION = 0.5  # share of the unit's activation range
 
@@ -43,10 +43,12 @@ def best_faces(acts: np.ndarray, top: int) -> list[list[int]]:
     return [[] if flat[u] else row.tolist() for u, row in enumerate(order)]
 
 
-def match_units(acts: np.ndarray, faces: Faces, top: int) -> Matches:
-    """Best faces and prevalence of each unit from activations (faces, units)."""
+def match_units(acts: np.ndarray, faces: Faces, top: int, best: list[list[int]] | None = None) -> Matches:
+    """Best faces and prevalence of each unit from activations (faces, units); ``best``: each unit's faces
+    best first, at least ``top`` of them where there are, when the caller has sorted them already."""
     clear = clearly_active(acts)
-    groups = np.array([p if p is not None else f"\0{i}" for i, p in enumerate(faces.persons)], object)
+    groups = np.array(person_keys(faces.persons), object)
     people = np.array([len(set(groups[clear[:, u]])) for u in range(acts.shape[1])])
     count = clear.sum(axis=0)
-    return Matches(best_faces(acts, top), count / len(acts), count, people)
+    best = best_faces(acts, top) if best is None else [b[:top] for b in best]
+    return Matches(best, count / len(acts), count, people)

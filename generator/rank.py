@@ -56,7 +56,7 @@ import numpy as np
 
 from .collect import lfw_nonfaces
 from .config import FaceSettings
-from .faces import equalise, resize_crop
+from .faces import equalise, person_keys, resize_crop
 
 NOISE_LAPLACIAN_RATIO = 20.0  # E[lap(n)^2] / var(n) for i.i.d. noise n, 4-neighbour Laplacian
 INTERPRETABLE = 0.5  # face_score from which a unit's weight image is more structure than static
@@ -171,7 +171,7 @@ def _pixel_sd(flat: np.ndarray, chunk: int = 2048) -> np.ndarray:
 
 def diversity(persons: list[str | None], groups: list[list[int]]) -> np.ndarray:
     """exp(entropy) of each group's people over the most it could be: 1 when no two faces share a person."""
-    who = [p if p is not None else f"\0{i}" for i, p in enumerate(persons)]
+    who = person_keys(persons)
     people = len(set(who))
     out = np.zeros(len(groups))
     for u, group in enumerate(groups):

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from . import __version__
 from .config import ModelSettings
-from .faces import Faces
+from .faces import Faces, person_keys
 from .model import Autoencoder
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ def split_by_person(persons: list[str | None], fraction: float, seed: int) -> np
     seeded random order until the test set reaches the fraction; at least one
     group stays in training.
     """
-    groups = [p if p is not None else f"\0{i}" for i, p in enumerate(persons)]
+    groups = person_keys(persons)
     names = sorted(set(groups))
     mask = np.zeros(len(groups), bool)
     if fraction <= 0 or len(names) < 2:
