@@ -174,8 +174,9 @@ def _mse(x: np.ndarray, reconstruction: np.ndarray) -> float:
 
 
 def fit_or_load(pixels: np.ndarray, test_mask: np.ndarray, n_components: int, seed: int,
-                cache_dir: Path, retrain: bool = False) -> list[Baseline]:
-    """The baselines from ``cache_dir`` when they were fitted to these crops, split and count; else fitted."""
+                cache_dir: Path, retrain: bool = False) -> tuple[list[Baseline], bool]:
+    """The baselines from ``cache_dir`` when they were fitted to these crops, split and count, else fitted;
+    and whether they came from the cache."""
     digest = hashlib.sha256(np.ascontiguousarray(pixels).tobytes())
     digest.update(np.asarray(test_mask, bool).tobytes())
     stamp = json.dumps({"v": VERSION, "data": digest.hexdigest(), "shape": pixels.shape, "n": n_components,
@@ -185,10 +186,10 @@ def fit_or_load(pixels: np.ndarray, test_mask: np.ndarray, n_components: int, se
         cached = _load(path, stamp)
         if cached is not None:
             log.info("baselines: loaded from cache %s", path.name)
-            return cached
+            return cached, True
     fitted = fit_baselines(pixels, test_mask, n_components, seed)
     _save(path, stamp, fitted)
-    return fitted
+    return fitted, False
 
 
 def _sklearn_version() -> str:

@@ -176,7 +176,7 @@ def analyse(report: config.Report, found: faces.Faces, options: BuildOptions, cl
     with clock.stage("describe"):
         captions = describe.describe(found.pixels, groups, ranking.featured, group, s.captions)
     with clock.stage("baselines"):
-        compared = _baselines(found, trained, s, options)
+        compared = _baselines(found, trained, s, options, clock)
     with clock.stage("experiments"):
         runs = run_experiments(report, found, options, clock)
     clock.cached.update(faces=found.cached, model=trained.cached)
@@ -184,12 +184,14 @@ def analyse(report: config.Report, found: faces.Faces, options: BuildOptions, cl
                              compared)
 
 
-def _baselines(found: faces.Faces, trained, s: config.ReportSettings, options: BuildOptions) -> list:
+def _baselines(found: faces.Faces, trained, s: config.ReportSettings, options: BuildOptions,
+               clock: _Clock) -> list:
     """PCA and NMF on the model's own training faces, as many components as it has first-layer units."""
     if not s.baselines:
         return []
-    return baselines.fit_or_load(found.pixels, trained.test_mask, s.model.hidden[0], s.model.seed, options.cache,
-                                 options.retrain)
+    fitted, clock.cached["baselines"] = baselines.fit_or_load(
+        found.pixels, trained.test_mask, s.model.hidden[0], s.model.seed, options.cache, options.retrain)
+    return fitted
 
 
 def run_experiments(report: config.Report, found: faces.Faces, options: BuildOptions, clock: _Clock) -> list:

@@ -97,9 +97,11 @@ def test_fewer_than_two_training_faces_give_no_baselines():
 def test_baselines_are_cached_by_the_models_inputs(tmp_path: Path, monkeypatch):
     pixels = np.random.default_rng(0).integers(0, 256, (30, 8, 8), dtype=np.uint8)
     mask = np.arange(30) % 5 == 0
-    first = baselines.fit_or_load(pixels, mask, 6, 0, tmp_path)
+    first, cached = baselines.fit_or_load(pixels, mask, 6, 0, tmp_path)
+    assert not cached
     monkeypatch.setattr(baselines, "fit_baselines", lambda *a: pytest.fail("fitted again"))
-    again = baselines.fit_or_load(pixels, mask, 6, 0, tmp_path)
+    again, cached = baselines.fit_or_load(pixels, mask, 6, 0, tmp_path)
+    assert cached
     assert [(b.name, b.n_components, b.test_error, b.note) for b in again] == \
         [(b.name, b.n_components, b.test_error, b.note) for b in first]
     assert all(np.array_equal(a.components, b.components) for a, b in zip(first, again, strict=True))
@@ -133,8 +135,9 @@ def test_large_sets_are_sampled_and_the_note_says_so(monkeypatch):
 def test_a_damaged_baselines_cache_is_fitted_again(tmp_path: Path):
     pixels = np.random.default_rng(0).integers(0, 256, (30, 8, 8), dtype=np.uint8)
     mask = np.arange(30) % 5 == 0
-    first = baselines.fit_or_load(pixels, mask, 6, 0, tmp_path)
+    first, _ = baselines.fit_or_load(pixels, mask, 6, 0, tmp_path)
     path = next((tmp_path / "baselines").glob("*.npz"))
     path.write_bytes(path.read_bytes()[:200])  # truncated: not a zip any more
-    again = baselines.fit_or_load(pixels, mask, 6, 0, tmp_path)
+    again, cached = baselines.fit_or_load(pixels, mask, 6, 0, tmp_path)
+    assert not cached
     assert [b.test_error for b in again] == [b.test_error for b in first]

@@ -86,8 +86,8 @@ def test_second_build_does_not_train_and_records_it(small_content: Path, tmp_pat
     index.write_text(index.read_text() + "\nA new paragraph: the page is rebuilt, the model is not.\n")
     _build(small_content, tmp_path)
     second = json.loads((tmp_path / "cache" / "last-build.json").read_text())["reports"]["small"]
-    assert first["cached"] == {"faces": False, "model": False}
-    assert second["cached"] == {"faces": True, "model": True}
+    assert first["cached"] == {"faces": False, "model": False, "baselines": False}
+    assert second["cached"] == {"faces": True, "model": True, "baselines": True}
     assert set(second["timings"]) >= {"collect", "faces", "model", "rank", "match", "describe", "render"}
     assert json.loads((tmp_path / "site" / "small" / "report.json").read_text())["model"]["cached"] is True
 
@@ -112,7 +112,7 @@ def test_a_changed_photo_retrains(small_content: Path, tmp_path: Path):
     cv2.imwrite(str(photo), 255 - pixels)  # same file name, different face
     _build(small_content, tmp_path)
     record = json.loads((tmp_path / "cache" / "last-build.json").read_text())["reports"]["small"]
-    assert record["cached"] == {"faces": False, "model": False}
+    assert record["cached"] == {"faces": False, "model": False, "baselines": False}
     doc = json.loads((tmp_path / "site" / "small" / "report.json").read_text())
     assert doc["photos"]["faces"] == 30 and not doc["photos"]["skipped"]
 
