@@ -29,15 +29,13 @@ from tqdm import tqdm
 
 from .config import ModelSettings
 from .faces import Faces
-from .rank import INTERPRETABLE, face_scores, interpretable
+from .rank import face_scores, interpretable
 
 if TYPE_CHECKING:
     from .train import Trained
 
 log = logging.getLogger(__name__)
 
-FACE_LIKE = INTERPRETABLE  # a unit is interpretable when at least half its weight image's variance is smooth
-# structure rather than pixel static (rank.face_scores)
 
 SWEEP_HIDDEN = (100, 400, 1000)  # first-layer sizes the default sweep tries
 SWEEP_DROPOUT = 0.5  # the "dropout on" rate, when the report's model has none
@@ -64,7 +62,7 @@ class RunResult:
     test_loss: list[float]  # per epoch, dropout off; empty without a test set
     final_test: float | None  # test loss of the weights kept (the best epoch with early stopping)
     units: int  # first-layer units
-    face_like: int  # first-layer units whose face score is at least FACE_LIKE
+    face_like: int  # interpretable first-layer units: face score at least rank.INTERPRETABLE
     epochs_run: int  # fewer than settings.epochs when early stopping ended training
     gflop: float  # training cost estimate (see training_gflop): deterministic, publishable
     seconds: float  # wall time of train_or_load in this build (about 0 when cached): not for the site
@@ -104,16 +102,11 @@ def sweep_from_overrides(base: ModelSettings, overrides: list[dict[str, Any]]) -
 
     Labels name the overridden fields in the order given ("activation sigmoid,
     dropout 0"). An override that gives the same settings as an earlier run is
-    left out (logged): it would train the same model twice. Raises ValueError
-    for a key that is not a ModelSettings field.
+    left out (logged): it would train the same model twice. The overrides are
+    checked by config (each must be valid `model:` settings).
     """
-    known = {f.name for f in dataclasses.fields(ModelSettings)}
     runs = [Run(BASE_LABEL, base)]
     for override in overrides:
-        unknown = sorted(set(override) - known)
-        if unknown:
-            raise ValueError(f"unknown model setting(s) in an experiment: {', '.join(unknown)} "
-                             f"(known: {', '.join(sorted(known))})")
         run = Run(_label(override), dataclasses.replace(base, **override))
         twin = next((r.label for r in runs if r.settings == run.settings), None)
         if twin is not None:
@@ -171,11 +164,6 @@ def _measure(run: Run, trained: Trained, weights: np.ndarray, size: int, seconds
     best = np.lexsort((np.arange(len(scores)), -scores))[:SHOWCASE]
     return RunResult(run.label, s, list(trained.train_loss), list(test), final, len(weights),
                      interpretable(scores), epochs, gflop, seconds, trained.cached, weights[best])
-
-
-def face_like_count(weights: np.ndarray, size: int) -> int:
-    """How many units' weight images (units, pixels) score at least FACE_LIKE."""
-    return interpretable(face_scores(weights, size))
 
 
 def matrix_weights(n_inputs: int, hidden: list[int]) -> int:
