@@ -48,10 +48,10 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--content", type=Path, default=Path("content"), help="content folder (default: content)")
     b.add_argument("--out", type=Path, default=Path("site"), help="output folder (default: site)")
     b.add_argument("--cache", type=Path, default=Path(".facetrend-cache"),
-                   help="face and model cache (default: .facetrend-cache)")
+                   help="cache of crops, models, PCA/NMF fits and encoded pictures (default: .facetrend-cache)")
     b.add_argument("--report", metavar="SLUG", help="build only this report; keep the others' pages")
     b.add_argument("--retrain", action="store_true",
-                   help="train again and rebuild every page, even if the cache and the site match the input")
+                   help="train, fit and draw again and rebuild every page, even if cache and site match the input")
     b.add_argument("--smoke", action="store_true", help="at most 2 epochs: a fast preview of the real path")
     b.add_argument("--jobs", type=_jobs, default=0, metavar="N",
                    help="processes that crop faces (default 0: one per core)")
