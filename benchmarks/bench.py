@@ -145,8 +145,8 @@ class Context:
 
 def _orl_faces(cache: Path):
     """The 390 ORL crops at the default 64x64, cropped by generator.faces (cached in a temporary folder)."""
-    from generator import collect, faces
-    from generator.config import FaceSettings
+    from facetrend import collect, faces
+    from facetrend.config import FaceSettings
 
     return faces.find_faces(collect._folder(bench_build.orl_photos()), FaceSettings(), cache, "bench", 0)
 
@@ -230,8 +230,8 @@ def roofline(ctx: Context) -> dict:
 
 def _ideal(ctx: Context, gflops: list[float]) -> dict:
     """Training FLOPs of the default ORL run over the measured rates: the ideal training time."""
-    from generator.config import ModelSettings
-    from generator.train import split_by_person
+    from facetrend.config import ModelSettings
+    from facetrend.train import split_by_person
 
     s, found = ModelSettings(), ctx.orl_faces()
     test = int(split_by_person(found.persons, s.test_fraction, s.seed).sum())
@@ -252,9 +252,8 @@ def _ideal(ctx: Context, gflops: list[float]) -> dict:
 def training(ctx: Context) -> dict:
     """generator.train.fit on the 390 ORL crops, and a plain reference loop, interleaved, after one warm-up each."""
     import torch
-
-    from generator import train
-    from generator.config import ModelSettings
+    from facetrend import train
+    from facetrend.config import ModelSettings
 
     s, found = ModelSettings(), ctx.orl_faces()
     mask = train.split_by_person(found.persons, s.test_fraction, s.seed)
@@ -324,8 +323,7 @@ def _max_rel_diff(a: tuple[list[float], list[float]], b: tuple[list[float], list
 def reference_fit(x_uint8, test_mask, s) -> tuple[list[float], list[float]]:
     """A plain PyTorch loop: float data made once, unfused AdamW (foreach=False), same seeds and batch order."""
     import torch
-
-    from generator.model import Autoencoder
+    from facetrend.model import Autoencoder
 
     x = x_uint8.float() / 255
     train_x, test_x = x[torch.from_numpy(~test_mask)], x[torch.from_numpy(test_mask)]
@@ -495,15 +493,15 @@ def faces_section(ctx: Context) -> dict:
 
 
 def _find(collection, cache: Path, jobs: int):
-    from generator import faces
-    from generator.config import FaceSettings
+    from facetrend import faces
+    from facetrend.config import FaceSettings
 
     return faces.find_faces(collection, FaceSettings(), cache, "bench", jobs)
 
 
 def _throughput(label: str, folder: Path, repeat: int) -> dict:
     """find_faces with jobs=1 and jobs=0 (all cores), alternating which goes first, a fresh empty cache each run."""
-    from generator import collect
+    from facetrend import collect
 
     collection = collect._folder(folder)
     n, seconds, others, found = len(collection.photos), {1: [], 0: []}, {1: [], 0: []}, {}
@@ -536,12 +534,12 @@ def _on_face(folder: Path, boxes: dict[str, tuple]) -> str:
 
 def _box_finder():
     """The build's detector with default settings, as a function: grey image -> largest face box or None."""
-    from generator.config import FaceSettings
+    from facetrend.config import FaceSettings
 
     try:
-        from generator.detect import Detector
+        from facetrend.detect import Detector
     except ImportError:  # before generator.detect existed
-        from generator.faces import _Detector
+        from facetrend.faces import _Detector
 
         return _Detector(FaceSettings()).largest_face
     detector = Detector(FaceSettings())
@@ -557,7 +555,7 @@ CHILD = """
 import json, re, resource, sys, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[2])
-from generator.build import BuildOptions, build
+from facetrend.build import BuildOptions, build
 root = Path(sys.argv[1])
 start = time.perf_counter()
 result = build(BuildOptions(content=root / "content", out=root / "site", cache=root / "cache"))
@@ -602,7 +600,7 @@ def _keep_near_duplicates() -> str:
     by design, and a build with default settings would count many of them once (``near_duplicate_bits``)."""
     import dataclasses
 
-    from generator.config import FaceSettings
+    from facetrend.config import FaceSettings
 
     fields = {f.name for f in dataclasses.fields(FaceSettings)}
     return "faces:\n  near_duplicate_bits: 0\n" if "near_duplicate_bits" in fields else ""
@@ -656,7 +654,7 @@ def _scale_verdict(sizes: dict[str, dict]) -> dict:
 
 def _unit_grid(weights, size: int):
     """The unit grid as render.py composes it: weight images, tiled with a label above each."""
-    from generator import plots
+    from facetrend import plots
 
     images = plots.weight_images(weights, size)
     return plots.tile_grid(images, plots.grid_columns(len(images)), [str(u) for u in range(len(images))])
@@ -665,8 +663,7 @@ def _unit_grid(weights, size: int):
 def grid(ctx: Context) -> dict:
     """Seconds to compose the grid of 1,000 64x64 units; encoding it as render.py does (units.webp) timed apart."""
     import numpy as np
-
-    from generator import plots
+    from facetrend import plots
 
     weights = np.random.default_rng(SEED).standard_normal((1000, PIXELS)).astype(np.float32)
     compose, encode = [], []
@@ -695,9 +692,8 @@ def gpu(ctx: Context) -> dict:
 def device_training(n: int, device: str, repeat: int) -> dict:
     """generator.train.fit with default settings on ``n`` synthetic 64x64 faces of 1,000 persons, on ``device``."""
     import torch
-
-    from generator import train
-    from generator.config import ModelSettings
+    from facetrend import train
+    from facetrend.config import ModelSettings
 
     s = ModelSettings()
     x = torch.randint(0, 256, (n, PIXELS), dtype=torch.uint8, generator=torch.Generator().manual_seed(SEED))
@@ -715,8 +711,7 @@ def device_training(n: int, device: str, repeat: int) -> dict:
 
 def _synced_fit(x, mask, settings, device: str):
     import torch
-
-    from generator import train
+    from facetrend import train
 
     fitted = train.fit(x, mask, settings, device)
     if device == "cuda":

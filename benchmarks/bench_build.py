@@ -153,7 +153,7 @@ def _cold_then_warm(slug: str, make_content, run: int, repeat: int) -> dict:
 
 def _timed_build(root: Path) -> tuple[float, dict]:
     """One build of the single report in root/content; seconds and its last-build.json record."""
-    from generator.build import BuildOptions, build
+    from facetrend.build import BuildOptions, build
 
     options = BuildOptions(content=root / "content", out=root / "site", cache=root / "cache")
     start = time.perf_counter()

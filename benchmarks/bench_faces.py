@@ -20,9 +20,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-
-from generator import collect, faces
-from generator.config import FaceSettings
+from facetrend import collect, faces
+from facetrend.config import FaceSettings
 
 ATT = Path(os.environ.get("FACETREND_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 

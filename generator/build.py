@@ -9,7 +9,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import baselines, collect, config, describe, experiments, faces, feeds, incremental, match, rank, render, trends
+from . import (
+    baselines,
+    collect,
+    config,
+    describe,
+    experiments,
+    faces,
+    feeds,
+    incremental,
+    match,
+    rank,
+    render,
+    trends,
+)
 from .errors import UserError
 
 log = logging.getLogger(__name__)
@@ -106,7 +119,7 @@ def _build(options: BuildOptions) -> BuildResult:
             else compute_report(report, options, clock)
         with clock.stage("render"):
             zipped = None if options.retrain else options.cache / "images" / f"{report.slug}.zip"
-            pictures.append(render.EncodedImages(zipped))
+            pictures.append(pictures.EncodedImages(zipped))
             report_files, doc = render.render_report(data, site, nav, pictures[-1])
         files.update(report_files)
         docs.append(doc)

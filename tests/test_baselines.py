@@ -3,9 +3,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from generator import baselines
-from generator.baselines import fit_baselines
+from facetrend import baselines
+from facetrend.baselines import fit_baselines
 
 SIDE = 16
 
@@ -113,7 +112,7 @@ def test_baselines_are_cached_by_the_models_inputs(tmp_path: Path, monkeypatch):
 
 
 def test_a_report_shows_pca_and_nmf_beside_the_autoencoder(small_content: Path, tmp_path: Path):
-    from generator.build import BuildOptions, build
+    from facetrend.build import BuildOptions, build
 
     build(BuildOptions(content=small_content, out=tmp_path / "site", cache=tmp_path / "cache"))
     site = tmp_path / "site" / "small"

@@ -9,12 +9,11 @@ from pathlib import Path
 
 import cv2
 import pytest
+from facetrend import pictures, render, train
+from facetrend.build import BuildOptions, build
+from facetrend.cli import main
+from facetrend.errors import UserError
 from markupsafe import escape
-
-from generator import render, train
-from generator.build import BuildOptions, build
-from generator.cli import main
-from generator.errors import UserError
 
 from .conftest import REPO, tree_bytes, write_report
 
@@ -135,7 +134,7 @@ def test_a_failed_build_leaves_the_previous_site_untouched(small_content: Path, 
     def broken(*args, **kwargs):
         raise RuntimeError("crash while rendering")
 
-    monkeypatch.setattr(render.EncodedImages, "encode", broken)
+    monkeypatch.setattr(pictures.EncodedImages, "encode", broken)
     with pytest.raises(RuntimeError):
         _build(small_content, tmp_path, retrain=True)
     assert tree_bytes(site) == before
@@ -187,7 +186,7 @@ def test_author_captions_replace_generated_ones(small_content: Path, tmp_path: P
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "generator", *args], cwd=cwd, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "facetrend", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=300)
 
 
@@ -216,7 +215,7 @@ def test_missing_photos_folder_and_missing_content_exit_2(tmp_path: Path):
 def test_new_scaffolds_a_report_that_loads_with_the_defaults(tmp_path: Path):
     assert main(["new", "2027", "--content", str(tmp_path / "content")]) == 0
     assert (tmp_path / "content" / "2027" / "photos").is_dir()
-    from generator import config
+    from facetrend import config
 
     report = config.load_report(tmp_path / "content" / "2027", config.SiteSettings())
     assert report.settings.title == "2027" and report.settings.model.hidden == [400]
@@ -242,7 +241,7 @@ def test_serve_shows_the_built_site(demo_site: Path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "generator", "serve", "--out", str(demo_site),
+    server = subprocess.Popen([sys.executable, "-m", "facetrend", "serve", "--out", str(demo_site),
                                "--port", str(port)], stderr=subprocess.PIPE)
     try:
         for _ in range(100):

@@ -2,10 +2,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from generator import collect, config
-from generator.config import SiteSettings
-from generator.errors import UserError
+from facetrend import collect, config
+from facetrend.config import SiteSettings
+from facetrend.errors import UserError
 
 from .conftest import write_report
 

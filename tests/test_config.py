@@ -1,10 +1,9 @@
 from pathlib import Path
 
 import pytest
-
-from generator import config
-from generator.config import ReportSettings, SiteSettings
-from generator.errors import UserError
+from facetrend import config
+from facetrend.config import ReportSettings, SiteSettings
+from facetrend.errors import UserError
 
 from .conftest import REPO, write_report
 

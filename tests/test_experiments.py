@@ -4,12 +4,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from generator import experiments, train
-from generator.config import ModelSettings
-from generator.experiments import Run
-from generator.faces import Faces
-from generator.rank import INTERPRETABLE, face_scores, interpretable
+from facetrend import experiments, train
+from facetrend.config import ModelSettings
+from facetrend.experiments import Run
+from facetrend.faces import Faces
+from facetrend.rank import INTERPRETABLE, face_scores, interpretable
 
 SIZE = 16
 SMALL = ModelSettings(hidden=[8], epochs=2, batch_size=16)
@@ -122,7 +121,7 @@ def test_gflop_is_six_times_weights_times_faces_seen(tmp_path: Path):
 
 
 def test_a_report_with_experiments_publishes_their_page(tmp_path: Path, att_faces: Path):
-    from generator.build import BuildOptions, build
+    from facetrend.build import BuildOptions, build
 
     from .conftest import SMALL_MODEL, copy_people, write_report
 
@@ -146,7 +145,7 @@ def test_a_report_with_experiments_publishes_their_page(tmp_path: Path, att_face
 
 
 def test_a_bad_experiment_run_names_the_setting(tmp_path: Path):
-    from generator.cli import main
+    from facetrend.cli import main
 
     from .conftest import write_report
 
@@ -158,7 +157,7 @@ def test_a_bad_experiment_run_names_the_setting(tmp_path: Path):
 
 @pytest.mark.parametrize("key", ["seed", "test_fraction"])
 def test_an_experiment_may_not_change_the_held_out_faces(tmp_path: Path, key: str, capsys):
-    from generator.cli import main
+    from facetrend.cli import main
 
     from .conftest import write_report
 

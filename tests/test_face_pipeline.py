@@ -9,12 +9,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from facetrend import collect, config, detect, faces
+from facetrend.build import BuildOptions, build
+from facetrend.cli import main
+from facetrend.config import FaceSettings
 from PIL import Image
-
-from generator import collect, config, detect, faces
-from generator.build import BuildOptions, build
-from generator.cli import main
-from generator.config import FaceSettings
 
 from .conftest import SMALL_MODEL, copy_people, write_report
 

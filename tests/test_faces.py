@@ -4,10 +4,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
-from generator import collect, detect, faces
-from generator.config import FaceSettings
-from generator.errors import UserError
+from facetrend import collect, detect, faces
+from facetrend.config import FaceSettings
+from facetrend.errors import UserError
 
 
 def _collection(root: Path) -> collect.Collection:

@@ -4,11 +4,10 @@ import fcntl
 from pathlib import Path
 
 import pytest
-
-from generator import render, train
-from generator.build import BuildOptions, build, exclusive
-from generator.cli import main
-from generator.errors import UserError
+from facetrend import pictures, train
+from facetrend.build import BuildOptions, build, exclusive
+from facetrend.cli import main
+from facetrend.errors import UserError
 
 from .conftest import tree_bytes
 
@@ -26,7 +25,7 @@ def test_ctrl_c_leaves_the_site_and_the_cache_as_they_were(small_content: Path, 
                                                             where: str):
     build(_opts(small_content, tmp_path))
     site, cache = tree_bytes(tmp_path / "site"), tree_bytes(tmp_path / "cache" / "model")
-    monkeypatch.setattr(*((train, "_epoch") if where == "training" else (render.EncodedImages, "encode")), _interrupt)
+    monkeypatch.setattr(*((train, "_epoch") if where == "training" else (pictures.EncodedImages, "encode")), _interrupt)
     with pytest.raises(KeyboardInterrupt):
         build(_opts(small_content, tmp_path, retrain=True))
     assert tree_bytes(tmp_path / "site") == site

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 import requests
+from facetrend.fetch import Fetched, FetchSettings, fetch_photos, image_type, safe_person, url_name
 from PIL import Image
-
-from generator.fetch import Fetched, FetchSettings, fetch_photos, image_type, safe_person, url_name
 
 
 def png_bytes(size: int = 8) -> bytes:

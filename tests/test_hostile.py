@@ -21,7 +21,7 @@ def hostile_build(tmp_path_factory, att_faces: Path):
     folder = write_report(content, "wild", "title: Wild\n" + TINY_MODEL)
     good = sorted((att_faces / "s1").glob("*.pgm"))[:3]
     expect = build_corpus(folder / "photos", root / "outside", good, att_faces / "s2" / "1.pgm")
-    code = ("import json, resource, sys; from generator.cli import main; rc = main(sys.argv[1:]); "
+    code = ("import json, resource, sys; from facetrend.cli import main; rc = main(sys.argv[1:]); "
             "print(json.dumps({'rc': rc, 'rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))")
     result = subprocess.run([sys.executable, "-c", code, "-q", "build", "--content", str(content),
                              "--out", str(root / "site"), "--cache", str(root / "cache")],

@@ -9,8 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
-from generator.build import BuildOptions, build
+from facetrend.build import BuildOptions, build
 
 from .conftest import write_report
 

@@ -1,8 +1,7 @@
 import numpy as np
-
-from generator import describe, match, rank
-from generator.config import FaceSettings
-from generator.faces import Faces, equalise
+from facetrend import describe, match, rank
+from facetrend.config import FaceSettings
+from facetrend.faces import Faces, equalise
 
 from .conftest import noise_images
 
@@ -57,9 +56,8 @@ def test_an_untrained_layer_is_no_better_than_chance_on_average(att_faces):
     (Measured on ORL: trained units are no more face-selective than untrained ones, median AUC 0.48 against 0.50:
     a model trained only on faces learns how faces differ from each other, not from non-faces.)"""
     import cv2
-
-    from generator import train
-    from generator.config import ModelSettings
+    from facetrend import train
+    from facetrend.config import ModelSettings
 
     settings = FaceSettings(size=24)
     photos = sorted(att_faces.glob("*/*.pgm"))[::4]

@@ -34,13 +34,12 @@ from typing import Any, Literal
 
 import pytest
 import yaml
+from facetrend import config
+from facetrend.cli import main
+from facetrend.config import FaceSettings, ModelSettings, ReportSettings, SiteSettings
+from facetrend.errors import UserError
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
-
-from generator import config
-from generator.cli import main
-from generator.config import FaceSettings, ModelSettings, ReportSettings, SiteSettings
-from generator.errors import UserError
 
 # Every property is cheap (config only) except the build; no example database, so no state between runs.
 FAST = settings(max_examples=150, deadline=None, database=None)

@@ -7,11 +7,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-
-from generator import rank, train
-from generator.build import BuildOptions, build
-from generator.config import FaceSettings, ModelSettings
-from generator.detect import Face, background_patch
+from facetrend import rank, train
+from facetrend.build import BuildOptions, build
+from facetrend.config import FaceSettings, ModelSettings
+from facetrend.detect import Face, background_patch
 
 from .conftest import SMALL_MODEL, copy_people, write_report
 

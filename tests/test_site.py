@@ -7,8 +7,7 @@ from pathlib import Path
 
 import cv2
 import pytest
-
-from generator.build import BuildOptions, build
+from facetrend.build import BuildOptions, build
 
 from .conftest import tree_bytes, two_years
 

@@ -3,11 +3,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-from generator import train
-from generator.collect import Skipped
-from generator.config import FaceSettings, ModelSettings
-from generator.faces import Faces
+from facetrend import train
+from facetrend.collect import Skipped
+from facetrend.config import FaceSettings, ModelSettings
+from facetrend.faces import Faces
 
 from .conftest import noise_images
 
@@ -121,7 +120,7 @@ def test_deeper_model_and_sigmoid_and_noise_train(tmp_path: Path):
 
 def test_units_stay_alive_on_real_faces(tmp_path: Path, att_faces: Path):
     """Regression: uncentred, Adam's first steps killed all but one of 400 ReLU units on ORL faces."""
-    from generator import collect, faces
+    from facetrend import collect, faces
 
     found = faces.find_faces(collect._folder(att_faces), FaceSettings(equalize="none"), tmp_path / "cache", "x")
     subset = Faces(found.ids[:120], found.photos[:120], found.persons[:120], found.pixels[:120],
@@ -136,7 +135,7 @@ def test_units_stay_alive_on_real_faces(tmp_path: Path, att_faces: Path):
 
 def _reference_fit(pixels: np.ndarray, test_mask: np.ndarray, s: ModelSettings):
     """The straightforward loop: float data in memory, unfused AdamW, one step at a time."""
-    from generator.model import Autoencoder
+    from facetrend.model import Autoencoder
 
     x = torch.from_numpy(pixels.reshape(len(pixels), -1)).float() / 255
     with torch.random.fork_rng(devices=[]):

@@ -5,10 +5,9 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-
-from generator import config
-from generator.build import BuildOptions, build
-from generator.errors import UserError
+from facetrend import config
+from facetrend.build import BuildOptions, build
+from facetrend.errors import UserError
 
 from .conftest import SMALL_MODEL, write_report
 

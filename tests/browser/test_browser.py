@@ -15,8 +15,7 @@ from urllib.parse import urljoin, urlparse
 from urllib.request import urlopen
 
 import pytest
-
-from generator.build import BuildOptions, build
+from facetrend.build import BuildOptions, build
 
 from ..conftest import REPO, two_years
 

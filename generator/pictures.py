@@ -1,0 +1,99 @@
+"""Encoded pictures kept between builds: a report's images are encoded (or its charts drawn) only when the
+previous build did not make the same picture from the same pixels or numbers."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import logging
+import os
+import zipfile
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from . import plots
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Plot:
+    """A chart not drawn yet: matplotlib is slow, so EncodedImages draws it only when the last build did not
+    draw the same chart from the same numbers."""
+
+    draw: Callable[..., bytes]
+    args: tuple
+
+
+@functools.cache
+def _drawing_code() -> str:
+    """What a cached picture depends on besides its pixels or numbers: plots.py and the encoders' versions."""
+    from importlib.metadata import version
+
+    import PIL
+    from PIL import features
+
+    parts = [hashlib.sha256(Path(plots.__file__).read_bytes()).hexdigest(), PIL.__version__,
+             str(features.version("webp")), zlib.ZLIB_RUNTIME_VERSION, version("matplotlib")]
+    return "|".join(parts)
+
+
+class EncodedImages:
+    """Encoded pictures from the previous build of a report, by a hash of their pixels and format.
+
+    An edited narrative changes no picture, yet encoding them (about 1,200 for
+    400 units) was most of a rebuild. One zip file per report holds exactly the
+    pictures of its last build, so it never grows; a file that cannot be read is
+    logged and the pictures are encoded again.
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.previous: dict[str, bytes] = {}
+        self.used: dict[str, bytes] = {}
+        if path is not None and path.exists():
+            try:
+                with zipfile.ZipFile(path) as archive:
+                    self.previous = {name: archive.read(name) for name in archive.namelist()}
+            except (OSError, zipfile.BadZipFile, zlib.error, ValueError) as exc:
+                log.warning("image cache %s is unreadable (%s); encoding again", path.name, exc)
+
+    def encode(self, picture: Image.Image | Plot | bytes, path: str) -> bytes:
+        """The picture's file bytes: the previous build's when it had the same picture, else encoded (or drawn)."""
+        if isinstance(picture, bytes):
+            return picture
+        if isinstance(picture, Plot):
+            inputs = json.dumps([picture.draw.__name__, picture.args], sort_keys=True)
+            h = hashlib.sha256(f"plot|{_drawing_code()}|{inputs}".encode())
+        else:
+            h = hashlib.sha256(f"{_drawing_code()}|{Path(path).suffix}|{picture.mode}|{picture.size}".encode())
+            h.update(picture.tobytes())
+        key = h.hexdigest()
+        data = self.previous.get(key)
+        if data is None:
+            data = picture.draw(*picture.args) if isinstance(picture, Plot) else plots.encode(picture, path)
+        self.used[key] = data
+        return data
+
+    def save(self) -> None:
+        """Keep this build's pictures for the next one (written aside, then renamed)."""
+        if self.path is None:
+            return
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
+                for key in sorted(self.used):
+                    archive.writestr(zipfile.ZipInfo(key, date_time=(1980, 1, 1, 0, 0, 0)), self.used[key])
+            tmp.replace(self.path)
+        except OSError as exc:  # a cache that cannot be written only costs time
+            log.warning("could not write the image cache %s (%s)", self.path, exc)
+        finally:
+            with contextlib.suppress(OSError):  # a blocked cache folder: nothing was written
+                tmp.unlink(missing_ok=True)
