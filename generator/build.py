@@ -9,20 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import (
-    baselines,
-    collect,
-    config,
-    describe,
-    experiments,
-    faces,
-    feeds,
-    incremental,
-    match,
-    rank,
-    render,
-    trends,
-)
+from . import analyse, cache, collect, config, faces, feeds, incremental, pictures, render, trends
 from .errors import UserError
 
 log = logging.getLogger(__name__)
@@ -92,139 +79,102 @@ def exclusive(out: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+@dataclass
+class Page:
+    """One report page (or the trends page) in this build: what it depends on, and what it gave."""
+
+    report: config.Report
+    nav: render.Nav
+    stamp: str  # "" when this build was told to leave the page as it is (--report names another)
+    kept: dict | None = None  # the earlier report.json, when the page stays as it is
+    files: dict[str, bytes] = field(default_factory=dict)
+    doc: dict | None = None
+    images: pictures.EncodedImages | None = None
+    clock: _Clock = field(default_factory=_Clock)
+
+
 def _build(options: BuildOptions) -> BuildResult:
-    """Each changed report's stages, the trends, the index and feeds, one atomic write."""
+    """Each changed page: stamp -> kept? -> faces -> model -> analysis -> render; then one atomic write."""
     site = config.apply_site_overrides(config.load_site(options.content), options.base_url)
     every = [config.apply_overrides(r, options.smoke) for r in config.find_reports(options.content, site)]
+    render.check_output(options.out, [options.content, options.cache, Path.cwd()])
+    pages = _pages(site, every, options)
+    for page in pages:
+        if page.kept is None:
+            _compute(page, site, every, options)
+    summaries = [p.doc or p.kept for p in pages if p.report.slug != config.TRENDS_SLUG and (p.doc or p.kept)]
+    files = {k: v for p in pages for k, v in p.files.items()}
+    files.update(render.render_index(site, summaries, analyse.method_numbers(), trends=len(every) > 1))
+    carried = sorted(p.report.slug for p in pages if p.kept is not None)
+    files.update(_feeds(site, summaries, files, carried))
+    computed = [p for p in pages if p.kept is None]
+    written = bool(computed) or not render.unchanged(files, options.out, carried)
+    if written:
+        render.write_site(files, options.out, carried)
+        incremental.save(options.cache, options.out, {p.report.slug: p.stamp for p in pages})
+        for page in computed:  # pictures kept for the next build only once this one is written
+            page.images.save()
+    else:
+        log.info("nothing changed: %s left as it was", options.out)
+    last = {"reports": {p.report.slug: {"timings": p.clock.timings, "cached": p.clock.cached} for p in computed}}
+    cache.write_record(options.cache, last)
+    return BuildResult([p.doc for p in computed], last, options.out, written)
+
+
+def _pages(site: config.SiteSettings, every: list[config.Report], options: BuildOptions) -> list[Page]:
+    """Every page of the site with its stamp, and the earlier report.json of those that can stay."""
     chosen = {r.slug for r in config.find_reports(options.content, site, options.report)}
     if options.report is None:
         chosen.add(config.TRENDS_SLUG)
-    render.check_output(options.out, [options.content, options.cache, Path.cwd()])
     navs = navigation(every)
     code = incremental.code_stamp(render.TEMPLATES)
     previous = {} if options.retrain else incremental.load(options.cache, options.out)
-    pages = [(r, navs[r.slug]) for r in every]
+    reports = list(every)
     if len(every) > 1:
-        pages.append((config.apply_overrides(config.trends_report(options.content, site, every), options.smoke),
-                      navs[config.TRENDS_SLUG]))
-    files, docs, record, stamps, carried, pictures = {}, [], {}, {}, {}, []
-    for report, nav in pages:
-        stamp = "" if report.slug not in chosen else _stamp(code, site, report, nav, every)
+        reports.append(config.apply_overrides(config.trends_report(options.content, site, every), options.smoke))
+    pages = []
+    for report in reports:
+        stamp = "" if report.slug not in chosen else _stamp(code, site, report, navs[report.slug], every)
         kept = _kept(options.out / report.slug, stamp, previous.get(report.slug))
-        if kept is not None:
-            carried[report.slug], stamps[report.slug] = kept, previous.get(report.slug, "")
-            continue
-        clock = _Clock()
-        data = compute_trends(report, every, options, clock) if report.slug == config.TRENDS_SLUG \
-            else compute_report(report, options, clock)
-        with clock.stage("render"):
-            zipped = None if options.retrain else options.cache / "images" / f"{report.slug}.zip"
-            pictures.append(pictures.EncodedImages(zipped))
-            report_files, doc = render.render_report(data, site, nav, pictures[-1])
-        files.update(report_files)
-        docs.append(doc)
-        record[report.slug] = {"timings": clock.timings, "cached": clock.cached}
-        stamps[report.slug] = stamp
-    summaries = [d for d in docs + list(carried.values()) if d["slug"] != config.TRENDS_SLUG]
-    files.update(render.render_index(site, summaries, trends=len(every) > 1))
-    files.update(_feeds(site, summaries, files, carried))
-    written = bool(docs) or not render.unchanged(files, options.out, sorted(carried))
-    if written:
-        render.write_site(files, options.out, sorted(carried))
-        incremental.save(options.cache, options.out, stamps)
-        for encoded in pictures:  # kept for the next build only once this one is written
-            encoded.save()
-    else:
-        log.info("nothing changed: %s left as it was", options.out)
-    last = {"reports": record}
-    _write_record(options.cache, last)
-    return BuildResult(docs, last, options.out, written)
+        pages.append(Page(report, navs[report.slug], previous.get(report.slug, "") if kept else stamp, kept))
+    return pages
 
 
-def crop_faces(report: config.Report, settings: config.FaceSettings, options: BuildOptions,
+def _compute(page: Page, site: config.SiteSettings, every: list[config.Report], options: BuildOptions) -> None:
+    """Stages 2-6 for one page: faces, model, analysis, and its files rendered in memory."""
+    from . import train  # torch: only when a report is computed
+
+    report, clock = page.report, page.clock
+    found, years = _faces(report, every, options, clock)
+    with clock.stage("model"):
+        trained = train.train_or_load(found, report.settings.model, options.cache, options.retrain)
+    result, cached, seconds = analyse.analyse(report, found, trained, analyse.Where(options.cache, options.retrain),
+                                              clock.stage, years)
+    clock.cached.update(faces=found.cached, model=trained.cached, **cached)
+    clock.timings.update(seconds)
+    with clock.stage("render"):
+        kept = None if options.retrain else cache.images_archive(options.cache, report.slug)
+        page.images = pictures.EncodedImages(kept)
+        page.files, page.doc = render.render_report(result, site, page.nav, page.images)
+
+
+def _faces(report: config.Report, every: list[config.Report], options: BuildOptions,
+           clock: _Clock) -> tuple[faces.Faces, trends.Years | None]:
+    """A report's faces; for the trends page, every report's (cropped with the trends settings) and their years."""
+    if report.slug != config.TRENDS_SLUG:
+        return crop_faces(report, report.settings, options, clock), None
+    parts = [(r, crop_faces(r, report.settings, options, clock)) for r in _by_date(every)]
+    return trends.combine(parts)
+
+
+def crop_faces(report: config.Report, settings: config.ReportSettings, options: BuildOptions,
                clock: _Clock) -> faces.Faces:
-    """Stages 2-3: the report's photos, and a face from each."""
+    """Stages 2-3: the report's photos, and a face from each (``settings``: whose face settings apply)."""
     with clock.stage("collect"):
         photos = collect.collect(report)
     with clock.stage("faces"):
-        return faces.find_faces(photos, settings, options.cache, str(report.source), options.jobs,
+        return faces.find_faces(photos, settings.faces, options.cache, str(report.source), options.jobs,
                                 frozenset(report.settings.exclude), report.folder)
-
-
-def compute_report(report: config.Report, options: BuildOptions, clock: _Clock) -> render.ReportData:
-    """Stages 2-7 for one report: everything its page shows, computed, nothing written to site/."""
-    return analyse(report, crop_faces(report, report.settings.faces, options, clock), options, clock)
-
-
-def compute_trends(report: config.Report, every: list[config.Report], options: BuildOptions,
-                   clock: _Clock) -> render.ReportData:
-    """The trends page: every report's faces (cropped with the trends settings), one model, per-year counts."""
-    parts = [(r, crop_faces(r, report.settings.faces, options, clock)) for r in _by_date(every)]
-    found, years = trends.combine(parts)
-    return analyse(report, found, options, clock, years)
-
-
-def analyse(report: config.Report, found: faces.Faces, options: BuildOptions, clock: _Clock,
-            years: trends.Years | None = None) -> render.ReportData:
-    """Stages 4-7 on a report's faces."""
-    from . import train  # torch: only when a report is computed
-
-    s = report.settings
-    with clock.stage("model"):
-        trained = train.train_or_load(found, s.model, options.cache, options.retrain)
-    with clock.stage("rank"):
-        acts = train.first_layer(trained.model, found.pixels)
-        nonfaces, nonface_source = rank.nonfaces(found.backgrounds, s.faces)
-        weights = train.unit_weights(trained.model)
-        group = rank.group_size(len(found.ids))
-        best = match.best_faces(acts, max(group, s.matches))  # sorted once, for the groups and the matches
-        groups = [b[:group] for b in best]
-        signals = rank.Signals(found.pixels, found.persons, groups, acts, train.first_layer(trained.model, nonfaces),
-                               nonface_source, train.initial_weights(weights.shape[1], s.model))
-        ranking = rank.rank_units(weights, s.faces.size, signals, s.featured, list(s.captions))
-        deeper = _deeper_layers(trained.model, found.pixels, len(s.model.hidden), s.model.seed)
-    with clock.stage("match"):
-        matches = match.match_units(acts, found, s.matches, best)
-        trend = trends.by_year(acts, years) if years is not None else None
-    with clock.stage("describe"):
-        captions = describe.describe(found.pixels, groups, ranking.featured, group, s.captions)
-    with clock.stage("baselines"):
-        compared = _baselines(found, trained, s, options, clock)
-    with clock.stage("experiments"):
-        runs = run_experiments(report, found, options, clock)
-    clock.cached.update(faces=found.cached, model=trained.cached)
-    return render.ReportData(report, found, trained, weights, ranking, matches, captions, trend, deeper, runs,
-                             compared)
-
-
-def _baselines(found: faces.Faces, trained, s: config.ReportSettings, options: BuildOptions,
-               clock: _Clock) -> list:
-    """PCA and NMF on the model's own training faces, as many components as it has first-layer units."""
-    if not s.baselines:
-        return []
-    fitted, clock.cached["baselines"] = baselines.fit_or_load(
-        found.pixels, trained.test_mask, s.model.hidden[0], s.model.seed, options.cache, options.retrain)
-    return fitted
-
-
-def run_experiments(report: config.Report, found: faces.Faces, options: BuildOptions, clock: _Clock) -> list:
-    """The report's experiment sweep, when it asks for one; each run's seconds go to the build record."""
-    e, s = report.settings.experiments, report.settings
-    if not e.enabled:
-        return []
-    sweep = experiments.sweep_from_overrides(s.model, e.runs) if e.runs else experiments.default_sweep(s.model)
-    results = experiments.run_sweep(found, sweep, s.faces.size, options.cache, options.retrain)
-    clock.timings.update({f"experiment: {r.label}": round(r.seconds, 4) for r in results})
-    clock.cached["experiments"] = all(r.cached for r in results)
-    return results
-
-
-def _deeper_layers(model, pixels, layers: int, seed: int) -> list:
-    """What each unit of the hidden layers past the first looks for (activation maximisation)."""
-    from . import train
-
-    radius = train.face_radius(model, pixels) if layers > 1 else 0.0
-    return [train.preferred_inputs(model, depth, radius, seed=seed) for depth in range(2, layers + 1)]
 
 
 def navigation(reports: list[config.Report]) -> dict[str, render.Nav]:
@@ -282,11 +232,3 @@ def _read_summary(path: Path) -> dict | None:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         log.warning("%s is unreadable (%s); that report is left out until it is built again", path, exc)
         return None
-
-
-def _write_record(cache: Path, record: dict) -> None:
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-        (cache / "last-build.json").write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
-    except OSError as exc:
-        log.warning("could not write %s (%s)", cache / "last-build.json", exc)

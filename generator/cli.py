@@ -134,7 +134,8 @@ def _build(args: argparse.Namespace) -> int:
 
 def _summarise(doc: dict, record: dict) -> None:
     photos, model = doc["photos"], doc["model"]
-    how = "model loaded from cache" if model["cached"] else f"model trained {len(model['train_loss'])} epochs"
+    cached = record.get("cached", {}).get("model", False)  # a fact about this build: last-build.json, not the site
+    how = "model loaded from cache" if cached else f"model trained {len(model['train_loss'])} epochs"
     log.info("%s: %d faces from %d files, %d skipped; %s; featured units %s",
              doc["slug"], photos["faces"], photos["total"], len(photos["skipped"]), how,
              ", ".join(map(str, doc["featured"])) or "none")

@@ -1,0 +1,439 @@
+"""Stage 5, analysis: from a report's faces and its trained model to one typed result, ``Analysis``.
+
+Everything a page shows is computed here: every unit's scores, rank, matches
+and caption, the composites, the weight images as pictures, the comparisons
+with PCA and NMF, the experiment sweep and what each run changed, the deeper
+layers, the trend across years and which look rose or fell, and the counts the
+pages quote. render (stage 6) only formats this result: it computes nothing,
+trains nothing and reads no photo.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from . import baselines, describe, experiments, match, plots, rank, trends
+from .config import Report
+from .describe import Caption
+from .faces import Faces
+from .match import CLEAR_ACTIVATION
+from .rank import INTERPRETABLE, face_scores, interpretable
+
+if TYPE_CHECKING:  # torch is imported only when a report is computed
+    from .train import Trained
+
+CONTACT_SHEET_MAX = 400  # faces shown on the contact sheet
+CONTACT_THUMB_PX = 32  # their size there: the sheet is an overview, each face is published beside its units
+GALLERY = 40  # components shown per method in the comparison with PCA and NMF
+SELECTIVE = 0.5  # selectivity above which a unit responds more to faces than to non-faces (chance)
+SAME_SHARE = 0.005  # interpretable shares closer than this (half a point) are "the same" between two runs
+
+Stage = Callable[[str], AbstractContextManager]
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One first-layer unit: its scores, rank, matches and caption."""
+
+    id: int
+    rank: int
+    face_score: float
+    selectivity: float
+    moved: float | None  # None when the random start is unknown
+    agreement: float
+    prevalence: float
+    prevalence_photos: int
+    prevalence_people: int
+    matches: list[str]  # face ids, best first (report.json)
+    distinctiveness: float
+    diversity: float
+    trend_score: float
+    group: int  # faces in its composite and caption
+    caption: str = ""
+    caption_generated: bool = True
+    shown: list[dict] = field(default_factory=list)  # {id, photo, person, name} of the matches its page shows
+    structured: bool = False  # face score at least INTERPRETABLE
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A hidden layer past the first: each unit's preferred input, drawn."""
+
+    layer: int
+    units: int
+    structured: int
+    face_score: list[float]
+    images: np.ndarray  # (units, size, size) uint8
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """PCA or NMF fitted to the same training faces."""
+
+    name: str
+    slug: str
+    n_components: int
+    shown: int  # components drawn in the gallery
+    train_error: float
+    test_error: float | None
+    note: str
+    interpretable: int
+    verdict: str  # how it rebuilds held-out faces against the autoencoder, as a clause; "" without a test set
+    images: np.ndarray  # (shown, size, size) uint8
+
+
+@dataclass(frozen=True)
+class RunView:
+    """One run of the experiment sweep, measured against the first (the report's own model)."""
+
+    index: int
+    label: str
+    changes: dict
+    final_test_loss: float | None
+    change: float | None  # relative change of the test loss against the report's model
+    verdict: str  # what the run did to the test loss and the interpretable share, as a clause
+    face_like: int
+    units: int
+    face_like_share: float
+    epochs: int
+    gflop: float
+    best: bool
+    train_loss: list[float]
+    test_loss: list[float]
+    showcase: np.ndarray  # (k, size, size) uint8: its most face-like units
+
+
+@dataclass(frozen=True)
+class TrendRow:
+    id: int
+    prevalence: list[float]
+    change: float
+
+
+@dataclass(frozen=True)
+class TrendView:
+    """The trends page: years, and the featured units' prevalence per year."""
+
+    years: list[dict]  # slug, title, faces
+    rows: list[TrendRow]
+    rose: TrendRow | None  # the featured unit that rose most, when any rose
+    fell: TrendRow | None  # the featured unit that fell most, when any fell
+    every_unit: dict[str, list[float]]  # report.json: every unit's prevalence per year
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Everything one report's pages show, computed: render's only input besides the site's settings."""
+
+    report: Report
+    photos_total: int
+    faces: int
+    people: int | None
+    detected: int
+    excluded: int
+    skipped: list[dict]  # path (None with publish_photos: none) and reason
+    face_list: list[dict]  # report.json's faces: id, photo, person, name
+    profiles: dict[str, dict]  # person -> profile fields (empty with publish_photos: none)
+    layers: list[dict]  # the network, input to output
+    model: dict  # the model settings
+    face_settings: dict
+    train_faces: int
+    test_faces: int
+    train_loss: list[float]
+    test_loss: list[float]
+    final_train_loss: float
+    final_test_loss: float | None
+    units: list[Unit]  # by id
+    ranked: list[Unit]  # by rank
+    featured: list[Unit]  # best first
+    featured_structured: int  # featured units with a structured weight image
+    featured_selective: int  # featured units with selectivity above chance
+    interpretable: int
+    nonfaces: str
+    captions: dict[int, Caption]
+    unit_images: np.ndarray  # (units, size, size) uint8 weight images
+    composites: dict[int, np.ndarray]  # unit -> the mean of its group's faces, uint8
+    mean_face: np.ndarray  # (size, size) uint8
+    contact_sheet: np.ndarray | None  # the first faces, small; None with publish_photos: none
+    face_crops: dict[str, np.ndarray]  # face id -> crop, for every face a page shows (none with publish: none)
+    photo_thumbnails: dict[str, np.ndarray]  # face id -> its photo, small (publish_photos: full only)
+    autoencoder_gallery: np.ndarray | None  # its first-ranked units' images, beside PCA's and NMF's
+    comparisons: list[Comparison] = field(default_factory=list)
+    deeper: list[Layer] = field(default_factory=list)
+    runs: list[RunView] = field(default_factory=list)
+    trend: TrendView | None = None
+    several_people: bool = False  # the faces are of more than one known person
+    interpretable_threshold: float = INTERPRETABLE
+    clear_activation: float = CLEAR_ACTIVATION
+
+    @property
+    def contact_sheet_count(self) -> int:
+        return 0 if self.contact_sheet is None else len(self.contact_sheet)
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where the analysis may keep what it fits (PCA/NMF, experiment runs), and whether to ignore it."""
+
+    cache: Path
+    retrain: bool = False
+
+
+def analyse(report: Report, found: Faces, trained: Trained, where: Where, stage: Stage = lambda _: nullcontext(),
+            years: trends.Years | None = None) -> tuple[Analysis, dict[str, bool], dict[str, float]]:
+    """The report's analysis; also which of its parts came from the cache, and the experiments' seconds."""
+    from . import train  # torch: only when a report is computed
+
+    s = report.settings
+    with stage("rank"):
+        acts = train.first_layer(trained.model, found.pixels)
+        weights = train.unit_weights(trained.model)
+        group = rank.group_size(len(found.ids))
+        best = match.best_faces(acts, max(group, s.matches))  # sorted once, for the groups and the matches
+        ranking = _ranking(trained, found, acts, weights, best, group, s)
+    with stage("deeper"):
+        deeper = _deeper_layers(trained.model, found.pixels, s.model, s.faces.size)
+    with stage("match"):
+        matches = match.match_units(acts, found, s.matches, best)
+        trend = trends.by_year(acts, years) if years is not None else None
+    with stage("describe"):
+        captions = describe.describe(found.pixels, [b[:group] for b in best], ranking.featured, group, s.captions)
+    cached: dict[str, bool] = {}
+    with stage("baselines"):
+        fitted = _baselines(found, trained, report, where, cached)
+    with stage("experiments"):
+        runs, seconds = _experiments(report, found, where, cached)
+    with stage("pictures"):
+        result = _assemble(report, found, trained, weights, ranking, matches, captions, deeper, fitted, runs, trend)
+    return result, cached, seconds
+
+
+def _ranking(trained: Trained, found: Faces, acts: np.ndarray, weights: np.ndarray, best: list[list[int]],
+             group: int, s) -> rank.Ranking:
+    from . import train
+
+    nonfaces, nonface_source = rank.nonfaces(found.backgrounds, s.faces)
+    signals = rank.Signals(found.pixels, found.persons, [b[:group] for b in best], acts,
+                           train.first_layer(trained.model, nonfaces), nonface_source,
+                           train.initial_weights(weights.shape[1], s.model))
+    return rank.rank_units(weights, s.faces.size, signals, s.featured, list(s.captions))
+
+
+def _deeper_layers(model, pixels: np.ndarray, settings, size: int) -> list[Layer]:
+    """What each unit of the hidden layers past the first looks for (activation maximisation)."""
+    from . import train
+
+    layers = len(settings.hidden)
+    if layers < 2:
+        return []
+    radius = train.face_radius(model, pixels)
+    out = []
+    for depth in range(2, layers + 1):
+        preferred = train.preferred_inputs(model, depth, radius, seed=settings.seed)
+        scores = face_scores(preferred, size)
+        out.append(Layer(depth, len(preferred), interpretable(scores), [_round(v) for v in scores],
+                         plots.weight_images(preferred, size)))
+    return out
+
+
+def _baselines(found: Faces, trained: Trained, report: Report, where: Where,
+               cached: dict[str, bool]) -> list[baselines.Baseline]:
+    """PCA and NMF on the model's own training faces, as many components as it has first-layer units."""
+    s = report.settings
+    if not s.baselines:
+        return []
+    fitted, cached["baselines"] = baselines.fit_or_load(
+        found.pixels, trained.test_mask, s.model.hidden[0], s.model.seed, where.cache, where.retrain)
+    return fitted
+
+
+def _experiments(report: Report, found: Faces, where: Where,
+                 cached: dict[str, bool]) -> tuple[list[experiments.RunResult], dict[str, float]]:
+    """The report's experiment sweep, when it asks for one; each run's seconds (for the build record only)."""
+    e, s = report.settings.experiments, report.settings
+    if not e.enabled:
+        return [], {}
+    sweep = experiments.sweep_from_overrides(s.model, e.runs) if e.runs else experiments.default_sweep(s.model)
+    results = experiments.run_sweep(found, sweep, s.faces.size, where.cache, where.retrain)
+    cached["experiments"] = all(r.cached for r in results)
+    return results, {f"experiment: {r.label}": round(r.seconds, 4) for r in results}
+
+
+# ---------------------------------------------------------------- the result
+
+
+def _assemble(report: Report, found: Faces, trained: Trained, weights: np.ndarray, ranking: rank.Ranking,
+              matches: match.Matches, captions: dict[int, Caption], deeper: list[Layer],
+              fitted: list[baselines.Baseline], runs: list[experiments.RunResult],
+              trend: trends.Trend | None) -> Analysis:
+    s = report.settings
+    size, publish = s.faces.size, s.publish_photos
+    units = _units(found, ranking, matches, captions, s.matches, publish)
+    featured = [units[u] for u in ranking.featured]
+    final_test = trained.kept_test_loss(s.model.early_stopping)
+    unit_images = plots.weight_images(weights, size)
+    shown = sorted({i for best in matches.best for i in best[:s.matches]}) if publish != "none" else []
+    first = np.argsort(ranking.rank, kind="stable")[:GALLERY]
+    return Analysis(
+        report=report, photos_total=found.total, faces=len(found.ids), people=found.people,
+        detected=sum(found.detected), excluded=found.excluded,
+        skipped=[{"path": None if publish == "none" else k.path, "reason": k.reason} for k in found.skipped],
+        face_list=_face_list(found, publish),
+        profiles={} if publish == "none" else {p: found.profiles.get(p, {}) for p in
+                                               sorted({p for p in found.persons if p is not None})},
+        layers=_layers(s, found.pixels[0].size), model=asdict(s.model), face_settings=asdict(s.faces),
+        train_faces=int((~trained.test_mask).sum()), test_faces=int(trained.test_mask.sum()),
+        train_loss=[_round(v) for v in trained.train_loss], test_loss=[_round(v) for v in trained.test_loss],
+        final_train_loss=_round(trained.train_loss[-1]), final_test_loss=_maybe(final_test),
+        units=units, ranked=sorted(units, key=lambda v: v.rank), featured=featured,
+        featured_structured=sum(u.structured for u in featured),
+        featured_selective=sum(u.selectivity > SELECTIVE for u in featured),
+        interpretable=interpretable(ranking.face_score), nonfaces=ranking.nonfaces, captions=captions,
+        unit_images=unit_images,
+        composites={u: _mean(found.pixels[g]) for u, g in enumerate(ranking.groups) if g},
+        mean_face=_mean(found.pixels),
+        contact_sheet=None if publish == "none" else plots.thumbnails(found.pixels[:CONTACT_SHEET_MAX],
+                                                                      CONTACT_THUMB_PX),
+        face_crops={found.ids[i]: found.pixels[i] for i in shown},
+        photo_thumbnails=_thumbnails(found, shown) if publish == "full" else {},
+        autoencoder_gallery=unit_images[first] if fitted else None,
+        comparisons=[_comparison(b, final_test, size) for b in fitted], deeper=deeper,
+        runs=_runs(runs, size), trend=_trend(trend, ranking.featured), several_people=(found.people or 0) > 1,
+    )
+
+
+def _units(found: Faces, ranking: rank.Ranking, matches: match.Matches, captions: dict[int, Caption],
+           shown: int, publish: str) -> list[Unit]:
+    r, m = ranking, matches
+    units = []
+    for u in range(len(r.rank)):
+        caption = captions.get(u)
+        best = m.best[u]
+        units.append(Unit(
+            id=u, rank=int(r.rank[u]), face_score=_round(r.face_score[u]), selectivity=_round(r.selectivity[u]),
+            moved=None if np.isnan(r.moved[u]) else _round(r.moved[u]), agreement=_round(r.agreement[u]),
+            prevalence=_round(m.prevalence[u]), prevalence_photos=int(m.photos[u]),
+            prevalence_people=int(m.people[u]), matches=[found.ids[i] for i in best],
+            distinctiveness=_round(r.distinctiveness[u]), diversity=_round(r.diversity[u]),
+            trend_score=_round(r.trend_score[u]), group=len(r.groups[u]),
+            caption=caption.text if caption else "", caption_generated=caption.generated if caption else True,
+            shown=[_face(found, i) for i in best[:shown]],  # the template shows none with publish_photos: none
+            structured=bool(r.face_score[u] >= INTERPRETABLE),
+        ))
+    return units
+
+
+def _face(found: Faces, i: int) -> dict:
+    person = found.persons[i]
+    name = found.profiles.get(person, {}).get("name") if person is not None else None
+    return {"id": found.ids[i], "photo": found.photos[i], "person": person, "name": name or person}
+
+
+def _face_list(found: Faces, publish: str) -> list[dict]:
+    """Every face; with publish_photos: none, ids only (no photo paths, no names)."""
+    if publish == "none":
+        return [{"id": i, "photo": None, "person": None} for i in found.ids]
+    return [_face(found, i) for i in range(len(found.ids))]
+
+
+def _layers(s, n_in: int) -> list[dict]:
+    layers = [{"name": "input", "size": n_in, "what": f"{s.faces.size}x{s.faces.size} grey pixels"}]
+    layers += [{"name": f"hidden {i + 1}", "size": h, "what": f"{s.model.activation} units"}
+               for i, h in enumerate(s.model.hidden)]
+    return layers + [{"name": "output", "size": n_in, "what": "reconstructed pixels (linear)"}]
+
+
+def _thumbnails(found: Faces, shown: list[int]) -> dict[str, np.ndarray]:
+    """publish_photos: full: the photo behind each shown face, as the faces stage kept it."""
+    kept = getattr(found, "thumbnails", None) or {}
+    return {found.ids[i]: kept[found.ids[i]] for i in shown if found.ids[i] in kept}
+
+
+def _comparison(b: baselines.Baseline, final_test: float | None, size: int) -> Comparison:
+    shown = min(GALLERY, b.n_components)
+    draw = plots.part_images if b.components.min() >= 0 else plots.weight_images  # NMF parts are never negative
+    return Comparison(
+        name=b.name, slug=b.name.lower(), n_components=b.n_components, shown=shown,
+        train_error=_round(b.train_error), test_error=_maybe(b.test_error), note=b.note,
+        interpretable=interpretable(face_scores(b.components, size)), verdict=_verdict(b.test_error, final_test),
+        images=draw(b.components[:GALLERY], size))
+
+
+def _verdict(error: float | None, autoencoder: float | None) -> str:
+    """How a baseline rebuilds the held-out faces, against the autoencoder."""
+    if error is None or not autoencoder:
+        return ""
+    if error < autoencoder:
+        return f"better than the autoencoder (error {(1 - error / autoencoder) * 100:.0f}% lower)"
+    return f"less well than the autoencoder (error {(error / autoencoder - 1) * 100:.0f}% higher)"
+
+
+def _runs(results: list[experiments.RunResult], size: int) -> list[RunView]:
+    """Each run of the sweep, measured against the first (the report's own model)."""
+    if not results:
+        return []
+    base = results[0]
+    base_settings = asdict(base.settings)
+    finals = [r.final_test for r in results if r.final_test is not None]
+    views = []
+    for i, r in enumerate(results):
+        change = None if r.final_test is None or not base.final_test else r.final_test / base.final_test - 1
+        views.append(RunView(
+            index=i, label=r.label, changes={k: v for k, v in asdict(r.settings).items() if v != base_settings[k]},
+            final_test_loss=_maybe(r.final_test), change=_maybe(change, 4),
+            verdict=_run_verdict(change, r.face_like_share, base.face_like_share),
+            face_like=r.face_like, units=r.units, face_like_share=_round(r.face_like_share, 4),
+            epochs=r.epochs_run, gflop=round(r.gflop, 1), best=bool(finals) and r.final_test == min(finals),
+            train_loss=[_round(v) for v in r.train_loss], test_loss=[_round(v) for v in r.test_loss],
+            showcase=plots.weight_images(r.showcase, size)))
+    return views
+
+
+def _run_verdict(change: float | None, share: float, base_share: float) -> str:
+    loss = ("no test loss (no held-out faces)" if change is None else
+            f"test loss {abs(change) * 100:.0f}% {'lower' if change < 0 else 'higher'} than the report model's")
+    more = " (more)" if share > base_share + SAME_SHARE else " (fewer)" if share < base_share - SAME_SHARE else ""
+    return f"{loss}; {share * 100:.0f}% of its units interpretable against {base_share * 100:.0f}%{more}"
+
+
+def _trend(t: trends.Trend | None, featured: list[int]) -> TrendView | None:
+    """Years, and the featured units' prevalence per year with the biggest rise and fall among them."""
+    if t is None:
+        return None
+    rows = [TrendRow(u, [_round(v) for v in t.prevalence[u]], _round(t.change[u])) for u in featured]
+    by_change = sorted(rows, key=lambda r: (r.change, r.id))
+    years = [{"slug": s, "title": n, "faces": c} for s, n, c in zip(t.years.slugs, t.years.titles, t.faces,
+                                                                    strict=True)]
+    return TrendView(years, rows, rose=by_change[-1] if rows and by_change[-1].change > 0 else None,
+                     fell=by_change[0] if rows and by_change[0].change < 0 else None,
+                     every_unit={str(u): [_round(v) for v in t.prevalence[u]] for u in range(len(t.change))})
+
+
+def _mean(pixels: np.ndarray) -> np.ndarray:
+    """The composite of some faces: their mean, pixel by pixel."""
+    return np.round(pixels.mean(axis=0, dtype=np.float64)).astype(np.uint8)
+
+
+def _maybe(value: float | None, digits: int = 6) -> float | None:
+    return None if value is None else _round(value, digits)
+
+
+def _round(value: float, digits: int = 6) -> float:
+    return round(float(value), digits)
+
+
+def method_numbers() -> dict:
+    """The constants the method page quotes, from the code that uses them."""
+    from .config import FaceSettings
+
+    return {"noise_ratio": rank.NOISE_LAPLACIAN_RATIO, "interpretable": INTERPRETABLE, "top": rank.TREND_TOP,
+            "small_report": rank.TREND_TOP * 4,  # below this many faces a unit's group is a quarter of them
+            "min_backgrounds": rank.MIN_BACKGROUNDS, "same_look": rank.SAME_LOOK, "clear_activation": CLEAR_ACTIVATION,
+            "regions": describe.REGIONS, "notable": describe.NOTABLE, "standard_errors": describe.STANDARD_ERRORS,
+            "crop_max_side": FaceSettings().crop_max_side}
