@@ -6,7 +6,7 @@ VENV ?= .venv
 TORCH_INDEX ?=
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo serve test lint docs
+.PHONY: setup demo serve test lint golden docs
 
 setup: $(VENV)/.installed
 
@@ -30,6 +30,10 @@ test: setup
 
 lint: setup
 	$(VENV)/bin/ruff check generator tests benchmarks
+
+# Rewrite tests/golden/ (the demo's report.json, the site's file list) from a fresh smoke build; review, commit
+golden: setup
+	$(PY) -m pytest -q tests/test_golden.py --regen-golden
 
 docs: setup
 	$(VENV)/bin/facetrend settings > docs/settings.md

@@ -351,7 +351,7 @@ def _layers(s, n_in: int) -> list[dict]:
 
 def _thumbnails(found: Faces, shown: list[int]) -> dict[str, np.ndarray]:
     """publish_photos: full: the photo behind each shown face, as the faces stage kept it."""
-    kept = getattr(found, "thumbnails", None) or {}
+    kept = found.thumbnails
     return {found.ids[i]: kept[found.ids[i]] for i in shown if found.ids[i] in kept}
 
 

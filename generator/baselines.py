@@ -23,19 +23,18 @@ the number of BLAS threads (the errors may, around the tenth digit).
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
 import logging
-import os
 import time
-import zipfile
-import zlib
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from tqdm import tqdm
+
+from . import cache
 
 log = logging.getLogger(__name__)
 
@@ -177,18 +176,17 @@ def fit_or_load(pixels: np.ndarray, test_mask: np.ndarray, n_components: int, se
                 cache_dir: Path, retrain: bool = False) -> tuple[list[Baseline], bool]:
     """The baselines from ``cache_dir`` when they were fitted to these crops, split and count, else fitted;
     and whether they came from the cache."""
-    digest = hashlib.sha256(np.ascontiguousarray(pixels).tobytes())
-    digest.update(np.asarray(test_mask, bool).tobytes())
-    stamp = json.dumps({"v": VERSION, "data": digest.hexdigest(), "shape": pixels.shape, "n": n_components,
-                        "seed": seed, "max": MAX_FACES, "updates": NMF_UPDATES, "sklearn": _sklearn_version()})
-    path = cache_dir / "baselines" / f"{hashlib.sha256(stamp.encode()).hexdigest()[:24]}.npz"
+    stamp = {"v": VERSION, "shape": pixels.shape, "n": n_components, "seed": seed, "max": MAX_FACES,
+             "updates": NMF_UPDATES, "sklearn": _sklearn_version()}
+    key = cache.key(stamp, np.ascontiguousarray(pixels), np.ascontiguousarray(test_mask, bool))
+    path = cache.entry_path(cache_dir, cache.BASELINES, key, ".npz")
     if not retrain:
-        cached = _load(path, stamp)
+        cached = cache.read(path, partial(_load, key), "baselines cache")
         if cached is not None:
             log.info("baselines: loaded from cache %s", path.name)
             return cached, True
     fitted = fit_baselines(pixels, test_mask, n_components, seed)
-    _save(path, stamp, fitted)
+    cache.write(path, partial(_save, key, fitted), "baselines cache")
     return fitted, False
 
 
@@ -198,33 +196,18 @@ def _sklearn_version() -> str:
     return version("scikit-learn")
 
 
-def _load(path: Path, stamp: str) -> list[Baseline] | None:
-    if not path.exists():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(str(data["meta"]))
-            if meta["stamp"] != stamp:
-                raise ValueError("made for other inputs")
-            return [Baseline(m["name"], data[f"components{i}"], m["n_components"], m["train_error"],
-                             m["test_error"], m["note"]) for i, m in enumerate(meta["baselines"])]
-    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-        log.warning("baselines cache %s is unusable (%s); fitting again", path.name, exc)
-        return None
+def _load(key: str, path: Path) -> list[Baseline]:
+    """The fits in ``path``; ValueError when they were made for other inputs."""
+    with np.load(path, allow_pickle=False) as data:
+        meta = json.loads(str(data["meta"]))
+        if meta["key"] != key:
+            raise ValueError("made for other inputs")
+        return [Baseline(m["name"], data[f"components{i}"], m["n_components"], m["train_error"],
+                         m["test_error"], m["note"]) for i, m in enumerate(meta["baselines"])]
 
 
-def _save(path: Path, stamp: str, baselines: list[Baseline]) -> None:
-    meta = {"stamp": stamp, "baselines": [{"name": b.name, "n_components": b.n_components, "train_error": b.train_error,
-                                           "test_error": b.test_error, "note": b.note} for b in baselines]}
+def _save(key: str, baselines: list[Baseline], handle: IO[bytes]) -> None:
+    meta = {"key": key, "baselines": [{"name": b.name, "n_components": b.n_components, "train_error": b.train_error,
+                                       "test_error": b.test_error, "note": b.note} for b in baselines]}
     arrays = {f"components{i}": b.components for i, b in enumerate(baselines)}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as handle:
-            np.savez(handle, meta=np.array(json.dumps(meta)), **arrays)
-        tmp.replace(path)
-    except OSError as exc:  # an unwritable cache costs a refit next time, nothing more
-        log.warning("could not write the baselines cache %s (%s)", path, exc)
-    finally:
-        with contextlib.suppress(OSError):  # a blocked cache folder: nothing was written
-            tmp.unlink(missing_ok=True)
+    np.savez(handle, meta=np.array(json.dumps(meta)), **arrays)

@@ -173,8 +173,7 @@ def crop_faces(report: config.Report, settings: config.ReportSettings, options: 
     with clock.stage("collect"):
         photos = collect.collect(report)
     with clock.stage("faces"):
-        return faces.find_faces(photos, settings.faces, options.cache, str(report.source), options.jobs,
-                                frozenset(report.settings.exclude), report.folder)
+        return faces.report_faces(report, settings.faces, options.cache, options.jobs, photos=photos)
 
 
 def navigation(reports: list[config.Report]) -> dict[str, render.Nav]:

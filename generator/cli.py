@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import UserError
+from .errors import UserError, printable
 
 log = logging.getLogger("facetrend")
 SKIPPED_SHOWN = 20
@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.command(args)
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(str(exc))}", file=sys.stderr)  # bounded, and no terminal escapes
         return UserError.exit_code
     except KeyboardInterrupt:
         print("interrupted: the previous site is unchanged", file=sys.stderr)
@@ -146,7 +146,7 @@ def _summarise(doc: dict, record: dict) -> None:
 
 
 def _fetch(args: argparse.Namespace) -> int:
-    from .review import fetch_reports
+    from .fetch import fetch_reports
 
     for slug, results in fetch_reports(args.content, args.cache, args.report, args.rate):
         counts = {k: sum(r.status == k for r in results) for k in ("downloaded", "unchanged", "skipped")}

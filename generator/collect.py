@@ -6,6 +6,8 @@ import csv
 import hashlib
 import logging
 import os
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -160,8 +162,6 @@ PEOPLE_CSV = "people.csv"
 
 def read_people(report: Report) -> dict[str, dict[str, str]]:
     """content/<report>/people.csv: person (folder name), name, any profile columns; photo_url is not profile."""
-    from .fetch import safe_person  # the folder name `facetrend fetch` gives each person
-
     rows = _people_rows(report)
     people: dict[str, dict[str, str]] = {}
     for row in rows:
@@ -171,6 +171,18 @@ def read_people(report: Report) -> dict[str, dict[str, str]]:
                 profile[key] = value
         profile.setdefault("name", row["person"])
     return people
+
+
+def safe_person(name: str) -> str:
+    """The folder a person's photos go in (`facetrend fetch` makes it): cannot leave the photos folder.
+
+    Unicode letters are kept; slashes become '_', control characters and leading dots go.
+    """
+    text = unicodedata.normalize("NFC", name)
+    text = "".join("_" if ch in "/\\" else ch for ch in text if unicodedata.category(ch)[0] != "C")
+    text = re.sub(r"\.{2,}", ".", text).strip().lstrip(".").strip()
+    text = text.encode("utf-8")[:200].decode("utf-8", "ignore").rstrip(". ")  # file systems allow 255 bytes
+    return text or "unknown"
 
 
 def photo_urls(report: Report) -> list[tuple[str, str]]:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import difflib
+import logging
 import math
 import re
+import reprlib
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -22,16 +24,37 @@ import yaml
 
 from .errors import UserError
 
-SLUG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+log = logging.getLogger(__name__)
+
+SLUG_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")  # \Z, not $: `$` also matches before a final newline
 BUILTIN_PREFIX = "builtin:"
 BUILTIN_SOURCES = ("lfw-subset",)
+# Names the site's own files take at its top level (compared case-insensitively: macOS and Windows file systems).
+RESERVED_SLUGS = {"index.html": "home page", "method.html": "method page", "feed.xml": "feed",
+                  "sitemap.xml": "sitemap", "static": "style sheet folder", "robots.txt": "robots file",
+                  "404.html": "not-found page", "cname": "GitHub Pages domain file (CNAME)"}
+
+# Bounds on what users write (docs/reliability.md, "Bounds", gives each one's reason and measurement).
+FILE_MAX_BYTES = 1_000_000  # index.md and site.toml: 20x a long post; read no further
+TEXT_MAX_CHARS = 1_000  # a title, description, caption...: repeated on every page, so a 20 MB title is 20 MB a page
+PATH_MAX_CHARS = 4_096  # a path setting (PATH_MAX on Linux)
+ALIAS_EXPANSION_MAX = 1_000  # YAML nodes that aliases may add beyond those written ("billion laughs")
+NARRATIVE_MAX_CHARS = 100_000  # the Markdown after the front matter: dense markup renders at ~20 us a character
+NARRATIVE_MAX_DEPTH = 16  # nested lists and quotes; Python-Markdown exhausts Python's stack at about 250
+MARKUP_BUDGET = 1_000_000  # characters the Markdown reader scans from each `[`, `(` or `<` to its close: quadratic
+ABBREVIATIONS_MAX = 100  # `*[ABBR]: ...` definitions: each one is another pass over the whole text
+FOOTNOTE_REFS_MAX = 300  # `[^note]` references: repeated ones cost the footnotes extension quadratic time
+# Refused in text settings: control characters (XML 1.0 forbids C0 ones, and they rewrite terminals), C1
+# controls, lone surrogates (not encodable as UTF-8) and the non-characters U+FFFE, U+FFFF. Tab and newline stay.
+TEXT_REFUSED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
 def _opt(default: Any, doc: str, **checks: Any) -> Any:
     """A setting: its default, one line of documentation and optional checks.
 
     Checks: ``min`` / ``max`` (inclusive bounds), ``max_exclusive``,
-    ``nonempty`` (for lists).
+    ``nonempty`` (for lists), ``path`` (text that names a file: any characters, up to
+    PATH_MAX_CHARS; other text is at most TEXT_MAX_CHARS with no control characters).
     """
     meta = {"doc": doc, **checks}
     if isinstance(default, (list, dict)):
@@ -47,7 +70,7 @@ class FaceSettings:
     crop_max_side: int = _opt(
         160,
         "Images whose longer side is at most this many pixels are taken as face "
-        "crops already (their centred square is used); larger ones go through face detection.",
+        "crops (their centred square is used, as `crops` says); larger ones go through face detection.",
         min=1,
         max=100000,
     )
@@ -58,21 +81,32 @@ class FaceSettings:
         5, "Haar cascade: overlapping detections needed to accept a face.", min=0, max=50
     )
     min_face: int = _opt(
-        30, "Smallest face, in pixels of the photo's shorter side, that detection looks for.", min=8, max=10000
+        40, "Smallest face, in pixels, that detection looks for; faces under 1/32 of the photo's shorter side "
+        "are not looked for either (so a 24 MP photo is searched at about 10 MP, not in full).", min=8, max=10000
     )
     margin: float = _opt(
         0.2, "Extra border around a detected face box, as a fraction of its size.", min=0.0, max=1.0
     )
-    detector: Literal["haar", "yunet"] = _opt(
-        "haar", "Face detector: OpenCV's Haar cascade, or YuNet (needs `yunet_model`)."
+    detector: Literal["hog", "haar", "yunet"] = _opt(
+        "hog", "Face detector: dlib's HOG frontal-face detector (99.3% of LFW news photos give a face), "
+        "OpenCV's Haar cascade (the 2015 original; 85% with the eye check), or YuNet (needs `yunet_model`)."
+    )
+    crops: Literal["auto", "yes", "no"] = _opt(
+        "auto", "Whether images up to `crop_max_side` pixels are face crops already: yes (used whole), no "
+        "(searched like photos), or auto (used whole when the face check finds a face filling them, else "
+        "skipped as \"small image with no face: logo or thumbnail?\"). Built-in photo sources are crops."
     )
     yunet_model: str = _opt(
-        "", "Path to a YuNet ONNX model file (face_detection_yunet_*.onnx), relative to the report folder."
+        "", "Path to a YuNet ONNX model file (face_detection_yunet_*.onnx), relative to the report folder.",
+        path=True,
     )
     verify_eyes: bool = _opt(
         True, "Haar: keep a detected face only when an eye is found in its upper part (drops false positives)."
     )
-    align: bool = _opt(True, "Rotate a face so its eyes are level when both eyes are found.")
+    align: bool = _opt(
+        True, "Level, scale and centre every detected face the same way on its five landmarks (dlib's 5-point "
+        "model in face-recognition-models); off: a square around the detector's box."
+    )
     keep: Literal["largest", "all"] = _opt(
         "largest", "Faces kept from a photo with several: the largest, or all of at least `min_face` pixels."
     )
@@ -84,8 +118,10 @@ class FaceSettings:
     )
     near_duplicate_bits: int = _opt(
         10,
-        "Photos whose 256-bit perceptual hashes differ in at most this many bits count once "
-        "(0: only identical files). Resized or recompressed copies differ in about 10 or fewer.",
+        "Near-duplicates count once (0: only identical files). Crops used whole: when their 256-bit "
+        "perceptual hashes differ in at most this many bits (resized or recompressed copies: about 10 or "
+        "fewer). Detected faces: when their aligned crops, or one and the other's mirror image, correlate at "
+        "0.97 or more (copies: 0.98 and up; different photos of one LFW person: 0.94 at most).",
         min=0,
         max=64,
     )
@@ -184,6 +220,7 @@ class ReportSettings:
         "A folder of photos with one subfolder per person (relative to the "
         "report folder), or a built-in source: `builtin:lfw-subset` (the 100 "
         "LFW faces scikit-image ships).",
+        path=True,
     )
     featured: int = _opt(
         3, "How many units the report features: the first by trend score (see the method page).", min=0)
@@ -191,10 +228,12 @@ class ReportSettings:
         12, "How many best-matching faces are listed for every unit.", min=1, max=1000
     )
     exclude: list[str] = _opt(
-        [], "Face ids or photo paths (relative to the photos folder) left out of training and every page."
+        [], "Face ids or photo paths (relative to the photos folder) left out of training and every page.",
+        path=True,
     )
     exclude_people: list[str] = _opt(
-        [], "People (photo folder names) left out of training and every page: a takedown is one line."
+        [], "People (photo folder names) left out of training and every page: a takedown is one line.",
+        path=True,
     )
     publish_photos: Literal["full", "crops", "none"] = _opt(
         "crops",
@@ -262,6 +301,43 @@ def _fail(where: str, key: str, problem: str, fix: str) -> UserError:
     return UserError(f"{where}: setting `{key}` {problem}. Fix: {fix}.")
 
 
+def _quote(value: Any) -> str:
+    """``repr(value)`` cut short: at most about 60 characters, whatever its size or depth."""
+    short = reprlib.Repr()
+    short.maxstring = short.maxother = short.maxlong = 60
+    short.maxlist = short.maxtuple = short.maxdict = short.maxset = 4
+    short.maxlevel = 3
+    try:
+        return short.repr(value)
+    except ValueError:  # an int past Python's 4,300-digit str() limit
+        return f"a {type(value).__name__} too long to show"
+
+
+def _key_text(key: Any) -> str:
+    """A key as messages spell it, cut short."""
+    text = str(key)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _check_text(value: Any, tp: Any, meta: dict, where: str, key: str) -> None:
+    """Text settings: bounded in length; no control characters unless the text is a path."""
+    origin = typing.get_origin(tp)
+    if origin is list and typing.get_args(tp)[0] is str:
+        for item in value:
+            _check_text(item, str, meta, where, key)
+    elif origin is dict and typing.get_args(tp)[1] is str:
+        for k, item in value.items():
+            _check_text(item, str, meta, where, f"{key}.{_key_text(k)}")
+    elif tp is str:
+        limit = PATH_MAX_CHARS if meta.get("path") else TEXT_MAX_CHARS
+        if len(value) > limit:
+            raise _fail(where, key, f"is {len(value):,} characters long, above {limit:,}", "shorten it")
+        bad = None if meta.get("path") else TEXT_REFUSED.search(value)
+        if bad:
+            raise _fail(where, key, f"holds a control character (U+{ord(bad.group()):04X}) at position "
+                        f"{bad.start()}", "remove it: control characters would break feed.xml and the pages")
+
+
 def _type_name(tp: Any) -> str:
     origin = typing.get_origin(tp)
     if origin is Literal:
@@ -294,49 +370,53 @@ def _check_range(value: Any, meta: dict, where: str, key: str) -> None:
 
 def _coerce(value: Any, tp: Any, where: str, key: str) -> Any:
     """Check ``value`` against the annotation ``tp``; return it in canonical form."""
-    wrong = _fail(where, key, f"is {value!r}, not {_type_name(tp)}", f"write {_type_name(tp)}")
+
+    def wrong() -> UserError:  # built only when raised: quoting a value costs time
+        return _fail(where, key, f"is {_quote(value)}, not {_type_name(tp)}", f"write {_type_name(tp)}")
+
     origin = typing.get_origin(tp)
     if dataclasses.is_dataclass(tp):
         return _build(tp, value, where, key + ".")
     if origin is Literal:
         choices = typing.get_args(tp)
         if value not in choices:
-            raise _fail(where, key, f"is {value!r}", "use one of " + ", ".join(map(str, choices)))
+            raise _fail(where, key, f"is {_quote(value)}", "use one of " + ", ".join(map(str, choices)))
         return value
     if origin is list:
         if not isinstance(value, list):
-            raise wrong
+            raise wrong()
         return [_coerce(v, typing.get_args(tp)[0], where, key) for v in value]
     if origin is dict:
         if not isinstance(value, dict):
-            raise wrong
+            raise wrong()
         ktype, vtype = typing.get_args(tp)
         out = {}
         for k, v in value.items():
-            kk = _coerce(_int_key(k) if ktype is int else k, ktype, where, f"{key}.{k}")
-            out[kk] = _coerce(v, vtype, where, f"{key}.{k}") if vtype is not Any else v
+            name = f"{key}.{_key_text(k)}"
+            kk = _coerce(_int_key(k) if ktype is int else k, ktype, where, name)
+            out[kk] = _coerce(v, vtype, where, name) if vtype is not Any else v
         return dict(sorted(out.items()))
     if tp is bool:
         if not isinstance(value, bool):
-            raise wrong
+            raise wrong()
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise wrong
+            raise wrong()
         return value
     if tp is float:
         if isinstance(value, str):  # YAML 1.1 reads 1e-4 (no dot) as text
             value = _parse_float(value)
         if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 1e300:
-            raise wrong  # too large to be a float
+            raise wrong()  # too large to be a float
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise wrong
+            raise wrong()
         return float(value)
     if tp is str:
         if isinstance(value, (int, float, datetime.date)) and not isinstance(value, bool):
             return value.isoformat() if isinstance(value, datetime.date) else str(value)
         if not isinstance(value, str):
-            raise wrong
+            raise wrong()
         return value
     raise TypeError(f"unsupported setting type {tp!r}")  # a bug in the schema, not user error
 
@@ -360,21 +440,23 @@ def _build(cls: type, raw: Any, where: str, prefix: str = "") -> Any:
         raw = {}
     if not isinstance(raw, dict):
         name = f"setting `{prefix.rstrip('.')}`" if prefix else "the settings"
-        raise UserError(f"{where}: {name} must be a mapping, not {raw!r}. Fix: write indented "
+        raise UserError(f"{where}: {name} must be a mapping, not {_quote(raw)}. Fix: write indented "
                         "`key: value` lines under it (see docs/settings.md).")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     values = {}
     for key, value in raw.items():
         if key not in fields:
-            close = difflib.get_close_matches(str(key), fields, n=1)
+            close = difflib.get_close_matches(_key_text(key), fields, n=1)
             fix = f"did you mean `{prefix}{close[0]}`?" if close else (
                 "valid keys here are " + ", ".join(sorted(fields))
             )
-            raise UserError(f"{where}: unknown setting `{prefix}{key}`. Fix: {fix} (see docs/settings.md).")
+            raise UserError(f"{where}: unknown setting `{prefix}{_key_text(key)}`. Fix: {fix} "
+                            "(see docs/settings.md).")
         full = prefix + key
         coerced = _coerce(value, hints[key], where, full)
         _check_range(coerced, fields[key].metadata, where, full)
+        _check_text(coerced, hints[key], fields[key].metadata, where, full)
         values[key] = coerced
     return cls(**values)
 
@@ -400,10 +482,10 @@ def load_site(content: Path) -> SiteSettings:
             "root, pass --content DIR, or create one with `facetrend new SLUG`."
         )
     path = content / "site.toml"
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return SiteSettings()
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = tomllib.loads(_read_text(path))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
         raise UserError(f"{path}: is not valid TOML ({reason}). Fix: correct the syntax.") from None
@@ -414,9 +496,24 @@ def load_site(content: Path) -> SiteSettings:
     return site
 
 
+def _read_text(path: Path) -> str:
+    """A settings file's text: a regular file of at most FILE_MAX_BYTES, in UTF-8 (else UnicodeDecodeError)."""
+    if not path.is_file():  # a FIFO would block the read, a device never end
+        raise UserError(f"{path}: is not a regular file. Fix: make it a text file.")
+    try:
+        with path.open("rb") as file:
+            data = file.read(FILE_MAX_BYTES + 1)
+    except OSError as exc:
+        raise UserError(f"{path}: cannot be read ({exc.strerror or exc}). Fix: check its permissions.") from None
+    if len(data) > FILE_MAX_BYTES:
+        raise UserError(f"{path}: is larger than {FILE_MAX_BYTES:,} bytes. Fix: shorten it (photos and other "
+                        "files go beside it, not in it).")
+    return data.decode("utf-8")
+
+
 def _check_base_url(url: str, where: str) -> None:
     if not re.fullmatch(r"(https?://[^\s\"'<>]+|/[^\s\"'<>]*)", url):
-        raise UserError(f"{where}: setting `base_url` is {url!r}, not a web address. Fix: use the address "
+        raise UserError(f"{where}: setting `base_url` is {_quote(url)}, not a web address. Fix: use the address "
                         "the site is published at, such as https://user.github.io/repo/, or /.")
 
 
@@ -427,7 +524,7 @@ def split_front_matter(text: str, path: Path) -> tuple[dict, str]:
     if not match:
         return {}, text
     try:
-        data = yaml.safe_load(match.group(1)) or {}
+        data = _load_yaml(match.group(1), path) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" near line {mark.line + 2}" if mark else ""
@@ -447,20 +544,150 @@ def split_front_matter(text: str, path: Path) -> tuple[dict, str]:
     return data, match.group(2)
 
 
-def load_report(folder: Path, site: SiteSettings) -> Report:
-    """Read one report folder's index.md and resolve its settings."""
-    source = folder / "index.md"
+def _load_yaml(text: str, path: Path) -> Any:
+    """``yaml.safe_load``, refusing alias expansion beyond ALIAS_EXPANSION_MAX and warning of duplicate keys."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        written, duplicates = _walk_nodes(node)
+        if _expanded_size(node, written + ALIAS_EXPANSION_MAX) > written + ALIAS_EXPANSION_MAX:
+            raise UserError(f"{path}: the front matter's aliases (*name) expand to more than "
+                            f"{ALIAS_EXPANSION_MAX:,} values beyond those written, or refer to themselves. "
+                            "Fix: write the values out, or use fewer, unnested aliases.")
+        for key, first, again in duplicates:
+            log.warning("%s: setting `%s` is written twice (lines %d and %d); the last one is used",
+                        path, _key_text(key), first + 2, again + 2)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _walk_nodes(root: yaml.Node) -> tuple[int, list[tuple[str, int, int]]]:
+    """The number of distinct nodes under ``root``, and each mapping's repeated keys (key, line, line)."""
+    seen, stack, duplicates = {id(root)}, [root], []
+    while stack:
+        node = stack.pop()
+        children = _children(node)
+        if isinstance(node, yaml.MappingNode):
+            duplicates += _repeated_keys(node)
+        for child in children:
+            if id(child) not in seen:
+                seen.add(id(child))
+                stack.append(child)
+    return len(seen), duplicates
+
+
+def _repeated_keys(node: yaml.MappingNode) -> list[tuple[str, int, int]]:
+    lines: dict[tuple[str, str], int] = {}
+    repeated = []
+    for key, _ in node.value:
+        if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+            if (key.tag, key.value) in lines:
+                repeated.append((key.value, lines[(key.tag, key.value)], key.start_mark.line))
+            lines[(key.tag, key.value)] = key.start_mark.line
+    return repeated
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def _expanded_size(root: yaml.Node, limit: int) -> int:
+    """Nodes under ``root`` with every alias expanded, counted up to just past ``limit`` (a cycle never ends)."""
+    count, stack = 0, [root]
+    while stack and count <= limit:
+        count += 1
+        stack += _children(stack.pop())
+    return count
+
+
+def check_slug(folder: Path) -> str:
+    """The report folder's name, which becomes its URL and its folder in the site."""
     slug = folder.name
     if not SLUG_RE.match(slug):
         raise UserError(
-            f"{folder}: the report folder name {slug!r} cannot be a URL. Fix: rename it "
+            f"{folder}: the report folder name {_quote(slug)} cannot be a URL. Fix: rename it "
             "using letters, digits, '-', '_' or '.'."
         )
+    what = RESERVED_SLUGS.get(slug.lower())
+    if what:
+        raise UserError(f"{folder}: the report folder name {slug!r} is the address of the site's own {what}. "
+                        "Fix: rename that report folder.")
+    return slug
+
+
+def check_narrative(text: str, source: Path) -> None:
+    """Bound the Markdown's size, nesting and markup so that rendering it takes well under a second."""
+    if len(text) > NARRATIVE_MAX_CHARS:
+        raise UserError(f"{source}: the text after the front matter is {len(text):,} characters long, above "
+                        f"{NARRATIVE_MAX_CHARS:,}. Fix: shorten it, or split it into several reports.")
+    for number, line in enumerate(text.splitlines(), 1):
+        if _depth(line) > NARRATIVE_MAX_DEPTH:
+            raise UserError(f"{source}: the text nests lists or quotes more than {NARRATIVE_MAX_DEPTH} deep "
+                            f"(text line {number}). Fix: flatten it, or indent code blocks less.")
+    cost = 0
+    for block in re.split(r"\n[ \t]*\n", text):
+        cost += _markup_cost(block, MARKUP_BUDGET - cost)
+        if cost > MARKUP_BUDGET:
+            raise UserError(f"{source}: the text has too many unclosed `[`, `(` or `<`, or `#` or `:` lines, "
+                            "in long paragraphs for the Markdown reader (its time grows with their number times "
+                            "the paragraph's length). Fix: split long paragraphs with blank lines, or write a "
+                            "stray bracket as \\[ or &lt;.")
+    if len(re.findall(r"^[ \t]*\*\[", text, re.M)) > ABBREVIATIONS_MAX:
+        raise UserError(f"{source}: the text defines more than {ABBREVIATIONS_MAX} abbreviations (`*[...]:` "
+                        "lines). Fix: keep fewer.")
+    if text.count("[^") > FOOTNOTE_REFS_MAX:
+        raise UserError(f"{source}: the text has more than {FOOTNOTE_REFS_MAX} footnote marks (`[^...]`). "
+                        "Fix: keep fewer footnotes.")
+
+
+_CONTAINER = re.compile(r"[ \t]*(?:>|[-*+](?=[ \t])|\d{1,9}[.)](?=[ \t]))")
+
+
+def _depth(line: str) -> int:
+    """How deep a line nests: its indentation in steps of 4 columns, and the quote and list markers it opens."""
+    line = line.expandtabs(4)
+    depth, pos = (len(line) - len(line.lstrip(" "))) // 4, 0
+    while match := _CONTAINER.match(line, pos):
+        depth, pos = depth + 1, match.end()
+    return depth
+
+
+_CLOSERS = {"[": "]", "(": ")", "<": ">"}
+
+
+def _markup_cost(block: str, limit: int) -> int:
+    """Characters the Markdown reader scans in one paragraph, counted up to just past ``limit``.
+
+    From each `[`, `(` or `<` it scans to the closing bracket, or to the paragraph's end when
+    there is none; each heading `#` or definition `:` line inside a paragraph costs its length (the
+    reader splits the paragraph there and copies the rest).
+    """
+    cost = len(re.findall(r"^[ \t]*[#:]", block, re.M)) * len(block)
+    for match in re.finditer(r"[\[(<]", block):
+        if cost > limit:
+            break
+        close = block.find(_CLOSERS[match.group()], match.end())
+        cost += (len(block) if close < 0 else close) - match.start()
+    return cost
+
+
+def load_report(folder: Path, site: SiteSettings) -> Report:
+    """Read one report folder's index.md and resolve its settings."""
+    source = folder / "index.md"
+    slug = check_slug(folder)
     try:
-        text = source.read_text(encoding="utf-8")
+        text = _read_text(source)
     except UnicodeDecodeError:
         raise UserError(f"{source}: is not UTF-8 text. Fix: save it as UTF-8.") from None
     front, narrative = split_front_matter(text, source)
+    check_narrative(narrative, source)
     merged = _with_preset(_deep_merge(site.defaults, front), source)
     settings = _build(ReportSettings, merged, str(source))
     _check_captions(settings, source)
@@ -529,14 +756,14 @@ def _check_yunet(settings: ReportSettings, folder: Path, source: Path) -> None:
             f"{source}: setting `faces.detector` is yunet but `faces.yunet_model` "
             f"({faces.yunet_model or 'not set'}) is not a file. Fix: download a YuNet model "
             "(face_detection_yunet_2023mar.onnx) next to index.md and name it in `faces.yunet_model`, "
-            "or use `detector: haar`."
+            "or use `detector: hog` (the default)."
         )
 
 
 def _check_photos_setting(photos: str, source: Path) -> None:
     if photos.startswith(BUILTIN_PREFIX) and photos[len(BUILTIN_PREFIX):] not in BUILTIN_SOURCES:
         raise UserError(
-            f"{source}: setting `photos` names an unknown built-in source {photos!r}. "
+            f"{source}: setting `photos` names an unknown built-in source {_quote(photos)}. "
             f"Fix: use one of {', '.join(BUILTIN_PREFIX + s for s in BUILTIN_SOURCES)} or a folder."
         )
 
@@ -551,8 +778,8 @@ def find_reports(content: Path, site: SiteSettings, only: str | None = None) -> 
         folders = [f for f in folders if f.name == only]
         if not folders:
             raise UserError(
-                f"{content}: there is no report {only!r} (no {content / only / 'index.md'}). "
-                "Fix: check --report, or create it with `facetrend new " + only + "`."
+                f"{content}: there is no report {_quote(only)} (no folder of that name with an index.md). "
+                "Fix: check --report, or create it with `facetrend new SLUG`."
             )
     return [load_report(f, site) for f in folders]
 

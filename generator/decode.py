@@ -4,16 +4,22 @@ Pillow opens the file and reads only its header first, so a file that declares
 more pixels than ``max_pixels`` is refused before anything is decoded (a
 decompression bomb). EXIF orientation is applied; CMYK, 16-bit, palette and
 alpha images become 8-bit grey; an animated image gives its first frame.
-Anything that cannot be read raises ``Unreadable`` with a reason in plain words.
+Anything that cannot be read raises ``Unreadable`` with a reason in plain words:
+any exception from Pillow while reading one file (its decoders are fed hostile bytes,
+and a malformed block raises TypeError, struct.error and others) is that file's
+problem, never the build's. Metadata that cannot be read costs only the orientation.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import warnings
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+log = logging.getLogger(__name__)
 
 
 class Unreadable(Exception):
@@ -29,10 +35,18 @@ def decode(data: bytes, max_pixels: int) -> np.ndarray:
         image = _open(data, max_pixels)
         try:
             image.seek(0)  # first frame of an animation
-            image = ImageOps.exif_transpose(image)
-            return _grey(image)
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+            return _grey(_upright(image))
+        except Exception as exc:  # noqa: BLE001 - whatever Pillow raises on these bytes, the photo is skipped
             raise Unreadable(f"broken or truncated image ({_short(exc)})") from None
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """The image turned as its EXIF orientation says; as stored when the EXIF block cannot be read."""
+    try:
+        return ImageOps.exif_transpose(image)
+    except Exception as exc:  # noqa: BLE001 - a malformed EXIF block: keep the pixels, drop the orientation
+        log.info("unreadable EXIF metadata (%s): the photo is used as stored, not turned", _short(exc))
+        return image
 
 
 def _open(data: bytes, max_pixels: int) -> Image.Image:
@@ -43,7 +57,7 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
         raise Unreadable("not an image file") from None
     except Image.DecompressionBombError:
         raise Unreadable(f"too many pixels (faces.max_pixels is {max_pixels})") from None
-    except (OSError, ValueError, SyntaxError) as exc:
+    except Exception as exc:  # noqa: BLE001 - OSError, SyntaxError, struct.error, TypeError...: not our bug
         raise Unreadable(f"not a readable image ({_short(exc)})") from None
     width, height = image.size
     if width * height > max_pixels:
@@ -66,4 +80,4 @@ def _grey(image: Image.Image) -> np.ndarray:
 
 
 def _short(exc: BaseException) -> str:
-    return str(exc).splitlines()[0][:80] if str(exc) else type(exc).__name__
+    return str(exc).splitlines()[0][:80] if str(exc).strip() else type(exc).__name__

@@ -1,35 +1,66 @@
-"""Finding faces in a photo and cutting them out level (part of the faces stage).
+"""Finding faces in a photo and their five landmarks (part of the faces stage).
 
-The default detector is OpenCV's Haar frontal-face cascade on a histogram-
-equalised copy of the photo (shrunk to at most 1024 pixels). With
-``verify_eyes``, a box counts as a face only when the eye cascade finds an eye
-in its upper part: that drops most false positives on backgrounds. YuNet
-(cv2.FaceDetectorYN) is used instead when ``detector: yunet`` and a model file
-is given. When both eyes are found the face is rotated so they are level.
-Every face is cut as a square around the box, grown by ``margin`` and shifted to
-stay inside the photo, then resized.
+The default detector, ``hog``, is dlib's HOG frontal-face detector (in the
+dlib-bin wheel, no model file). ``haar`` is OpenCV's Haar cascade (the 2015
+original), by default with an eye check; ``yunet`` is cv2.FaceDetectorYN with
+a model file the user gives. Every photo is searched on one resized copy chosen
+so that the smallest face looked for, ``max(min_face, shorter side / 32)``
+pixels, meets the detector's smallest window: small photos are enlarged, large
+ones shrunk, so a 24 MP photo costs about a second, not a minute. Each face's
+five landmarks (two corners of each eye, the base of the nose) come from
+dlib's 5-point shape predictor, shipped in face-recognition-models (CC0);
+pixels.py aligns the face with them. Why a photo gives no face is always said:
+the detector found none, or a named check rejected what it found.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from .config import FaceSettings
+from .errors import UserError
 
-DETECT_MAX_SIDE = 1024  # photos are shrunk to this before detection, for speed
+FACE_SHARE = 1 / 32  # faces smaller than this share of the photo's shorter side are not looked for
+WINDOW = {"hog": 80, "haar": 40, "yunet": 20}  # the smallest face, in pixels, each detector finds
+MAX_ENLARGE = 2.0  # a small photo is enlarged at most this much before searching
+NO_FACE = "no face found by the detector"
+LANDMARKS_FILE = "shape_predictor_5_face_landmarks.dat"
+CROP_CHECK_SIDE = 160  # a small image is padded and resized to this before the crop check looks for a face
+CROP_CHECK_THRESHOLD = -0.3  # the HOG score a face in a small image needs (dlib's default for photos: 0)
 
 
 @dataclass(frozen=True)
 class Face:
     box: tuple[int, int, int, int]  # x, y, w, h in the photo's pixels
-    eyes: tuple[tuple[float, float], tuple[float, float]] | None = None  # (left, right) in the image
+    landmarks: tuple[tuple[float, float], ...] | None = None  # dlib's 5 points in the photo's pixels
+
+    @property
+    def eyes(self) -> tuple[tuple[float, float], tuple[float, float]] | None:
+        """Both eyes' centres, (left, right) as seen, from the landmarks (each eye's two corners)."""
+        if not self.landmarks or len(self.landmarks) != 5:
+            return None
+        one, other = (tuple(float(v) for v in np.mean(self.landmarks[k:k + 2], axis=0)) for k in (0, 2))
+        return (one, other) if one[0] < other[0] else (other, one)
+
+
+@dataclass(frozen=True)
+class Found:
+    """What a search of one photo gave: its faces (largest first), or why there are none."""
+
+    faces: list[Face] = field(default_factory=list)
+    rejected: str = ""  # "" when the detector found nothing or something was kept; else the first rejection
+
+    @property
+    def reason(self) -> str:
+        """Why there is no face ("" when there is one), naming the step that said so."""
+        return "" if self.faces else self.rejected or NO_FACE
 
 
 class Detector:
-    """Faces in a grey photo, largest first; models load on first use (one per process)."""
+    """Faces in a grey photo, largest first; models load on first use (one set per process)."""
 
     def __init__(self, settings: FaceSettings, yunet_path: str = "") -> None:
         self.settings = settings
@@ -37,121 +68,110 @@ class Detector:
         self._models: dict[str, object] = {}
 
     def faces(self, image: np.ndarray) -> list[Face]:
+        return self.search(image).faces
+
+    def search(self, image: np.ndarray) -> Found:
+        """Every face of at least the smallest size looked for, with landmarks, and the first rejection."""
         import cv2
 
-        scale = min(1.0, DETECT_MAX_SIDE / max(image.shape))
-        small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else image
-        found = self._yunet(small) if self.settings.detector == "yunet" else self._haar(small)
-        found = [_scaled(f, 1 / scale) for f in found]
-        return sorted(found, key=lambda f: (-f.box[2] * f.box[3], f.box))
+        kind = self.settings.detector
+        smallest = max(self.settings.min_face, FACE_SHARE * min(image.shape))
+        scale = min(MAX_ENLARGE, WINDOW[kind] / smallest)
+        work = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1
+                          else cv2.INTER_LINEAR) if abs(scale - 1) > 0.01 else image
+        boxes, rejected = getattr(self, f"_{kind}")(work)
+        boxes = [b for b in (_scaled(b, 1 / scale) for b in boxes) if min(b[2], b[3]) >= 0.8 * smallest]
+        boxes.sort(key=lambda b: (-b[2] * b[3], b))
+        faces = [Face(b, self._landmarks(image, b) if self.settings.align else None) for b in boxes]
+        return Found(faces, "" if faces else rejected)
+
+    def is_face_crop(self, image: np.ndarray) -> bool:
+        """Whether a small image shows one face that fills much of it (the `crops: auto` check)."""
+        import cv2
+
+        h, w = image.shape
+        pad = max(h, w) // 4
+        big = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        k = CROP_CHECK_SIDE / max(big.shape)
+        big = cv2.resize(big, None, fx=k, fy=k, interpolation=cv2.INTER_CUBIC if k > 1 else cv2.INTER_AREA)
+        rects, _, _ = self._model("hog").run(big, 1, CROP_CHECK_THRESHOLD)
+        return any(r.width() / k >= min(h, w) / 3 for r in rects)
 
     def _model(self, name: str):
-        import cv2
-
         if name not in self._models:
-            if name == "yunet":
-                self._models[name] = cv2.FaceDetectorYN.create(self.yunet_path, "", (320, 320))
-            else:
-                self._models[name] = cv2.CascadeClassifier(cv2.data.haarcascades + name)
+            self._models[name] = _load(name, self.yunet_path)
         return self._models[name]
 
-    def _haar(self, image: np.ndarray) -> list[Face]:
+    def _hog(self, image: np.ndarray) -> tuple[list[tuple], str]:
+        rects = self._model("hog")(image, 0)
+        return [(r.left(), r.top(), r.width(), r.height()) for r in rects], ""
+
+    def _haar(self, image: np.ndarray) -> tuple[list[tuple], str]:
         import cv2
 
         s = self.settings
-        side = max(8, int(s.min_face * min(1.0, DETECT_MAX_SIDE / max(image.shape))))
-        boxes = self._model("haarcascade_frontalface_default.xml").detectMultiScale(
+        side = WINDOW["haar"]
+        found = self._model("haarcascade_frontalface_default.xml").detectMultiScale(
             cv2.equalizeHist(image), scaleFactor=s.scale_factor, minNeighbors=s.min_neighbors, minSize=(side, side))
-        faces = [Face(tuple(int(v) for v in b), self._eyes(image, b)) for b in (boxes if len(boxes) else [])]
-        return [f for f in faces if f.eyes is not None or not s.verify_eyes]
+        boxes = [tuple(int(v) for v in b) for b in (found if len(found) else [])]
+        kept = [b for b in boxes if not s.verify_eyes or self._has_eye(image, b)]
+        rejected = "face found but rejected by the eye check: no eye found in its upper half" if boxes else ""
+        return kept, rejected
 
-    def _eyes(self, image: np.ndarray, box) -> tuple | None:
-        """Both eyes' centres (left, right) when found in the box's upper part; () for one eye; None for none."""
-        x, y, w, h = (int(v) for v in box)
+    def _has_eye(self, image: np.ndarray, box: tuple) -> bool:
+        x, y, w, h = box
         region = image[y + h // 6:y + h * 3 // 5, x:x + w]
-        found = self._model("haarcascade_eye.xml").detectMultiScale(
-            region, scaleFactor=1.1, minNeighbors=4, minSize=(max(4, w // 10), max(4, w // 10)))
-        centres = sorted((x + ex + ew / 2, y + h // 6 + ey + eh / 2) for ex, ey, ew, eh in
-                         (found if len(found) else []))
-        left = [c for c in centres if c[0] < x + w / 2]
-        right = [c for c in centres if c[0] >= x + w / 2]
-        if left and right:
-            return (left[-1], right[0])
-        return () if centres else None
+        side = max(4, w // 10)
+        return len(self._model("haarcascade_eye.xml").detectMultiScale(region, 1.1, 4, minSize=(side, side))) > 0
 
-    def _yunet(self, image: np.ndarray) -> list[Face]:
+    def _yunet(self, image: np.ndarray) -> tuple[list[tuple], str]:
         import cv2
 
         model = self._model("yunet")
         model.setInputSize((image.shape[1], image.shape[0]))
         model.setScoreThreshold(0.8)
         _, rows = model.detect(cv2.cvtColor(image, cv2.COLOR_GRAY2BGR))
-        faces = []
-        for r in rows if rows is not None else []:
-            x, y, w, h = (int(round(v)) for v in r[:4])
-            if min(w, h) >= self.settings.min_face * min(1.0, DETECT_MAX_SIDE / max(image.shape)):
-                eyes = tuple(sorted(((float(r[4]), float(r[5])), (float(r[6]), float(r[7])))))
-                faces.append(Face((x, y, w, h), eyes))
-        return faces
+        return [tuple(int(round(v)) for v in r[:4]) for r in (rows if rows is not None else [])], ""
+
+    def _landmarks(self, image: np.ndarray, box: tuple) -> tuple[tuple[float, float], ...]:
+        import dlib
+
+        x, y, w, h = box
+        shape = self._model("landmarks")(image, dlib.rectangle(x, y, x + w - 1, y + h - 1))
+        return tuple((float(shape.part(i).x), float(shape.part(i).y)) for i in range(shape.num_parts))
 
 
-def _scaled(face: Face, k: float) -> Face:
-    box = tuple(int(round(v * k)) for v in face.box)
-    eyes = tuple((ex * k, ey * k) for ex, ey in face.eyes) if face.eyes else face.eyes
-    return Face(box, eyes)
+def _load(name: str, yunet_path: str):
+    if name == "hog":
+        import dlib
 
+        return dlib.get_frontal_face_detector()
+    if name == "landmarks":
+        import dlib
 
-def cut(image: np.ndarray, face: Face, margin: float, size: int, align: bool) -> np.ndarray:
-    """The face as a size x size grey square, level when its eyes are known and ``align`` is on."""
+        return dlib.shape_predictor(str(landmarks_path()))
     import cv2
 
-    x0, y0, x1, y1 = square_with_margin(face.box, image.shape, margin)
-    side = x1 - x0
-    angle = 0.0
-    if align and face.eyes:
-        (lx, ly), (rx, ry) = face.eyes
-        angle = math.degrees(math.atan2(ry - ly, rx - lx))
-    if abs(angle) < 0.5:
-        return resize_crop(image[y0:y1, x0:x1], size)
-    work = 2 * size  # rotate and cut at twice the size, then shrink with area filtering
-    matrix = cv2.getRotationMatrix2D(((x0 + x1) / 2, (y0 + y1) / 2), angle, work / side)
-    matrix[0, 2] += work / 2 - (x0 + x1) / 2
-    matrix[1, 2] += work / 2 - (y0 + y1) / 2
-    level = cv2.warpAffine(image, matrix, (work, work), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return cv2.resize(level, (size, size), interpolation=cv2.INTER_AREA)
+    if name == "yunet":
+        return cv2.FaceDetectorYN.create(yunet_path, "", (320, 320))
+    return cv2.CascadeClassifier(cv2.data.haarcascades + name)
 
 
-def resize_crop(image: np.ndarray, size: int) -> np.ndarray:
-    """Resize a grey image to size x size (area filter down, cubic up)."""
-    import cv2
+def landmarks_path() -> Path:
+    """The 5-point landmark model in the installed face-recognition-models package (found, not imported:
+    its __init__ needs pkg_resources, which current setuptools no longer ships)."""
+    import importlib.util
 
-    shrink = max(image.shape) > size
-    return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
-
-
-def square_with_margin(box: tuple, shape: tuple, margin: float) -> tuple[int, int, int, int]:
-    """A square around ``box`` grown by ``margin``, shifted and clipped to fit the image."""
-    x, y, w, h = box
-    side = min(int(round(max(w, h) * (1 + 2 * margin))), shape[0], shape[1])
-    cx, cy = x + w / 2, y + h / 2
-    x0 = int(round(min(max(cx - side / 2, 0), shape[1] - side)))
-    y0 = int(round(min(max(cy - side / 2, 0), shape[0] - side)))
-    return x0, y0, x0 + side, y0 + side
+    spec = importlib.util.find_spec("face_recognition_models")
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    for folder in folders:
+        path = Path(folder) / "models" / LANDMARKS_FILE
+        if path.is_file():
+            return path
+    raise UserError(f"the face landmark model {LANDMARKS_FILE} was not found: the package face-recognition-models "
+                    "is missing. Fix: reinstall facetrend (`pip install -e .`), which installs it, or set "
+                    "`faces: align: false` in the report's index.md to cut faces without landmarks.")
 
 
-def background_patch(image: np.ndarray, faces: list[Face], margin: float, size: int) -> np.ndarray | None:
-    """A square of the photo, as large as the first face's crop, that overlaps no face's crop; None if none fits.
-
-    Candidates are scanned in rows from the top left in steps of half a side,
-    so the patch is the same in every build. Used as a non-face for selectivity.
-    """
-    if not faces:
-        return None
-    boxes = [square_with_margin(f.box, image.shape, margin) for f in faces]
-    side = boxes[0][2] - boxes[0][0]
-    step = max(1, side // 2)
-    for y in range(0, image.shape[0] - side + 1, step):
-        for x in range(0, image.shape[1] - side + 1, step):
-            if all(x + side <= x0 or x >= x1 or y + side <= y0 or y >= y1 for x0, y0, x1, y1 in boxes):
-                return resize_crop(image[y:y + side, x:x + side], size)
-    return None
+def _scaled(box: tuple, k: float) -> tuple[int, int, int, int]:
+    return tuple(int(round(v * k)) for v in box)

@@ -11,15 +11,13 @@ checked against robots.txt too.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import re
 import tempfile
 import time
-import unicodedata
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -32,6 +30,9 @@ import requests
 from tqdm import tqdm
 
 from . import __version__
+from .cache import fetch_state, read_json, write_json
+from .collect import photo_urls, photos_root, safe_person  # safe_person: the folder a person gets, as collect reads it
+from .config import find_reports, load_site
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +124,18 @@ def fetch_photos(entries: list[tuple[str, str]], photos_dir: Path, state_file: P
     return results
 
 
+def fetch_reports(content: Path, cache: Path, only: str | None, rate: float) -> Iterator[tuple[str, list[Fetched]]]:
+    """`facetrend fetch`: (slug, results) for every report (or only ``only``) whose people.csv lists photo URLs.
+
+    What was downloaded is remembered in <cache>/fetch/<slug>.json.
+    """
+    for report in find_reports(content, load_site(content), only):
+        entries = photo_urls(report)
+        if entries:
+            state = fetch_state(cache, report.slug)
+            yield report.slug, fetch_photos(entries, photos_root(report), state, FetchSettings(rate=rate))
+
+
 def _fetch_all(entries: Iterable[tuple[str, str]], run: _Run) -> list[Fetched]:
     done: dict[tuple[str, str], Fetched] = {}
     results = []
@@ -165,15 +178,6 @@ def _download(person: str, url: str, folder: str, cached: str | None, run: _Run)
 
 
 # --- names and paths ---------------------------------------------------------------------------------------
-
-
-def safe_person(name: str) -> str:
-    """A folder name for a person that cannot leave the photos folder; Unicode letters are kept."""
-    text = unicodedata.normalize("NFC", name)
-    text = "".join("_" if ch in "/\\" else ch for ch in text if unicodedata.category(ch)[0] != "C")
-    text = re.sub(r"\.{2,}", ".", text).strip().lstrip(".").strip()
-    text = text.encode("utf-8")[:200].decode("utf-8", "ignore").rstrip(". ")  # file systems allow 255 bytes
-    return text or "unknown"
 
 
 def url_name(url: str) -> str:
@@ -438,27 +442,12 @@ def _remember(url: str, rel: str, sha256: str, response: requests.Response, run:
 
 
 def load_state(path: Path) -> dict[str, dict[str, Any]]:
-    """The fetch cache: url -> {path, etag, last_modified, sha256}; empty when missing or unreadable."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as error:
-        log.warning("%s: unreadable (%s); starting with an empty fetch cache", path, error)
-        return {}
+    """The fetch cache: url -> {path, etag, last_modified, sha256}; empty when missing or unreadable (logged)."""
+    data = read_json(path, "fetch cache")
     return {k: v for k, v in data.items() if isinstance(v, dict)} if isinstance(data, dict) else {}
 
 
 def save_state(path: Path, state: dict[str, dict[str, Any]]) -> None:
-    """Write the fetch cache atomically (temp file + rename), keys sorted."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(state, out, indent=2, sort_keys=True, ensure_ascii=False)
-            out.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write the fetch cache atomically (temp file + rename), keys sorted; a failure is logged, and the next
+    run asks the servers again (the photos themselves are kept)."""
+    write_json(path, state, "fetch cache", indent=2)

@@ -5,7 +5,7 @@ the report's settings and narrative, its links to other reports, and every
 photo's path, person and content hash (content, not mtime: a fresh CI
 checkout resets mtimes). When the stamp matches the one recorded for the same
 output folder and the pages are still there, the report is not computed again
-and its pages are kept as they are. Stamps live in <cache>/site-stamps.json,
+and its pages are kept as they are. Stamps live in <cache>/site-stamps.json (cache.STAMPS),
 one set per output folder, and are written only after a successful build.
 """
 
@@ -17,12 +17,12 @@ import logging
 from dataclasses import asdict
 from pathlib import Path
 
+from . import cache
 from .collect import Collection
 
 log = logging.getLogger(__name__)
 
 PACKAGE = Path(__file__).resolve().parent
-STAMPS = "site-stamps.json"
 
 
 def code_stamp(templates: Path) -> str:
@@ -50,25 +50,20 @@ def report_stamp(code: str, parts: list, photos: Collection | None) -> str:
     return h.hexdigest()
 
 
-def load(cache: Path, out: Path) -> dict[str, str]:
+def load(cache_dir: Path, out: Path) -> dict[str, str]:
     """The stamps recorded for this output folder (empty when there are none or they are unreadable)."""
-    try:
-        return json.loads((cache / STAMPS).read_text(encoding="utf-8")).get(str(out.resolve()), {})
-    except (OSError, ValueError, AttributeError):
-        return {}
+    stamps = _read(cache_dir).get(str(out.resolve()), {})
+    return stamps if isinstance(stamps, dict) else {}
 
 
-def save(cache: Path, out: Path, stamps: dict[str, str]) -> None:
-    path = cache / STAMPS
-    try:
-        data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    except (OSError, ValueError):
-        data = {}
+def save(cache_dir: Path, out: Path, stamps: dict[str, str]) -> None:
+    """Record this output folder's stamps beside the other folders' (a failure is logged: the next build
+    recomputes everything)."""
+    data = _read(cache_dir)
     data[str(out.resolve())] = dict(sorted(stamps.items()))
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-        tmp.replace(path)
-    except OSError as exc:
-        log.warning("could not record what was built (%s); the next build recomputes everything", exc)
+    cache.write_json(cache.stamps_file(cache_dir), data, "the record of what was built")
+
+
+def _read(cache_dir: Path) -> dict:
+    data = cache.read_json(cache.stamps_file(cache_dir), "the record of what was built")
+    return data if isinstance(data, dict) else {}

@@ -3,21 +3,19 @@ previous build did not make the same picture from the same pixels or numbers."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
-import json
 import logging
-import os
 import zipfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from PIL import Image
 
-from . import plots
+from . import cache, plots
 
 log = logging.getLogger(__name__)
 
@@ -55,26 +53,17 @@ class EncodedImages:
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
-        self.previous: dict[str, bytes] = {}
         self.used: dict[str, bytes] = {}
-        if path is not None and path.exists():
-            try:
-                with zipfile.ZipFile(path) as archive:
-                    self.previous = {name: archive.read(name) for name in archive.namelist()}
-            except (OSError, zipfile.BadZipFile, zlib.error, ValueError) as exc:
-                log.warning("image cache %s is unreadable (%s); encoding again", path.name, exc)
+        self.previous: dict[str, bytes] = (cache.read(path, _read_archive, "image cache") if path else None) or {}
 
     def encode(self, picture: Image.Image | Plot | bytes, path: str) -> bytes:
         """The picture's file bytes: the previous build's when it had the same picture, else encoded (or drawn)."""
         if isinstance(picture, bytes):
             return picture
         if isinstance(picture, Plot):
-            inputs = json.dumps([picture.draw.__name__, picture.args], sort_keys=True)
-            h = hashlib.sha256(f"plot|{_drawing_code()}|{inputs}".encode())
+            key = cache.key(["plot", _drawing_code(), picture.draw.__name__, picture.args])
         else:
-            h = hashlib.sha256(f"{_drawing_code()}|{Path(path).suffix}|{picture.mode}|{picture.size}".encode())
-            h.update(picture.tobytes())
-        key = h.hexdigest()
+            key = cache.key([_drawing_code(), Path(path).suffix, picture.mode, picture.size], picture.tobytes())
         data = self.previous.get(key)
         if data is None:
             data = picture.draw(*picture.args) if isinstance(picture, Plot) else plots.encode(picture, path)
@@ -83,17 +72,15 @@ class EncodedImages:
 
     def save(self) -> None:
         """Keep this build's pictures for the next one (written aside, then renamed)."""
-        if self.path is None:
-            return
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
-                for key in sorted(self.used):
-                    archive.writestr(zipfile.ZipInfo(key, date_time=(1980, 1, 1, 0, 0, 0)), self.used[key])
-            tmp.replace(self.path)
-        except OSError as exc:  # a cache that cannot be written only costs time
-            log.warning("could not write the image cache %s (%s)", self.path, exc)
-        finally:
-            with contextlib.suppress(OSError):  # a blocked cache folder: nothing was written
-                tmp.unlink(missing_ok=True)
+        if self.path is not None:
+            cache.write(self.path, self._write_archive, "image cache")
+
+    def _write_archive(self, handle: IO[bytes]) -> None:
+        with zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as archive:
+            for key in sorted(self.used):
+                archive.writestr(zipfile.ZipInfo(key, date_time=(1980, 1, 1, 0, 0, 0)), self.used[key])
+
+
+def _read_archive(path: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(path) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}

@@ -56,7 +56,8 @@ import numpy as np
 
 from .collect import lfw_nonfaces
 from .config import FaceSettings
-from .faces import equalise, person_keys, resize_crop
+from .faces import person_keys
+from .pixels import equalise, resize_crop
 
 NOISE_LAPLACIAN_RATIO = 20.0  # E[lap(n)^2] / var(n) for i.i.d. noise n, 4-neighbour Laplacian
 INTERPRETABLE = 0.5  # face_score from which a unit's weight image is more structure than static

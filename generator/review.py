@@ -1,73 +1,85 @@
-"""`facetrend fetch` and `facetrend review`: the collection's upkeep, outside the published site.
+"""`facetrend review`: a local page of every face crop and every skipped photo, outside the published site.
 
-fetch downloads people.csv's photo URLs into each report's photos folder.
-review writes a local page (under the cache, never published) with every face
-crop, its id and its photo, and every photo that gave no face, so the author
-can decide what to list under `exclude:` or `exclude_people:`.
+The page (under the cache by default, never published) shows every face crop
+the build would use, with its id and its photo, and every photo that gave no
+face, so the author can decide what to list under `exclude:` or
+`exclude_people:`. Its faces come from faces.report_faces, the call the build
+makes, so the page shows exactly what a build would train on.
 """
 
 from __future__ import annotations
 
-import html
+import functools
+from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PIL import Image
+from . import cache as cache_layout
+from . import config, faces
+from .errors import UserError
 
-from . import collect, config, faces
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
-
-def fetch_reports(content: Path, cache: Path, only: str | None, rate: float):
-    """(slug, results) for every report whose people.csv lists photo URLs."""
-    from .fetch import FetchSettings, fetch_photos
-
-    site = config.load_site(content)
-    for report in config.find_reports(content, site, only):
-        entries = collect.photo_urls(report)
-        if entries:
-            state = cache / "fetch" / f"{report.slug}.json"
-            yield report.slug, fetch_photos(entries, collect.photos_root(report), state, FetchSettings(rate=rate))
+REVIEW_TEMPLATE = "review.html"
 
 
-def write_review(content: Path, cache: Path, only: str | None, out: Path | None) -> list[Path]:
-    """One review page per report; returns their paths."""
+@dataclass(frozen=True)
+class Crop:
+    """One face on the review page."""
+
+    id: str
+    photo: str
+    person: str | None
+
+
+def write_review(content: Path, cache: Path, only: str | None, out: Path | None, jobs: int = 0) -> list[Path]:
+    """One review page per report, in ``out`` (default <cache>/review)/<slug>/; returns their paths."""
+    root = out or cache_layout.review_root(cache)
+    refuse_site_folder(root, cache)
     site = config.load_site(content)
     pages = []
     for report in config.find_reports(content, site, only):
-        found = faces.find_faces(collect.collect(report), report.settings.faces, cache, str(report.source),
-                                 exclude=frozenset(report.settings.exclude), model_dir=report.folder)
-        folder = (out or cache / "review") / report.slug
-        pages.append(_write_page(folder, report, found))
+        found = faces.report_faces(report, report.settings.faces, cache, jobs)
+        pages.append(_write_page(root / report.slug, report, found))
     return pages
 
 
+def refuse_site_folder(folder: Path, cache: Path) -> None:
+    """A UserError when ``folder`` is, or is inside, a site facetrend built (the next build would replace it)."""
+    from .incremental import load
+    from .render import GENERATOR_MARK
+
+    folder = folder.resolve()
+    for site in (folder, *folder.parents):
+        index = site / "index.html"
+        built = index.is_file() and GENERATOR_MARK in index.read_text(encoding="utf-8", errors="replace")
+        if built or load(cache, site):
+            raise UserError(f"--out {folder}: this is inside {site}, a site facetrend built, so the review page "
+                            "(every face crop, never meant for publishing) would be published with it and the next "
+                            "build would delete it. Fix: leave out --out (the page goes under the cache) or choose "
+                            "a folder outside the site.")
+
+
 def _write_page(folder: Path, report: config.Report, found: faces.Faces) -> Path:
+    from PIL import Image
+
     (folder / "crops").mkdir(parents=True, exist_ok=True)
-    rows = []
-    for face_id, photo, person, pixels in zip(found.ids, found.photos, found.persons, found.pixels, strict=True):
-        Image.fromarray(pixels, "L").save(folder / "crops" / f"{face_id}.png")
-        rows.append(f'<figure><img src="crops/{face_id}.png" width="96" height="96" alt="face {face_id}">'
-                    f"<figcaption><code>{face_id}</code><br>{html.escape(photo)}"
-                    f"{'<br>' + html.escape(person) if person else ''}</figcaption></figure>")
-    skipped = "".join(f"<li><code>{html.escape(s.path)}</code>: {html.escape(s.reason)}</li>" for s in found.skipped)
+    crops = [Crop(*row) for row in zip(found.ids, found.photos, found.persons, strict=True)]
+    for crop, pixels in zip(crops, found.pixels, strict=True):
+        Image.fromarray(pixels, "L").save(folder / "crops" / f"{crop.id}.png")
     page = folder / "index.html"
-    page.write_text(_PAGE.format(title=html.escape(report.settings.title), n=len(found.ids),
-                                 crops="\n".join(rows), skipped=skipped or "<li>none</li>"), encoding="utf-8")
+    html = _env().get_template(REVIEW_TEMPLATE).render(title=report.settings.title, crops=crops,
+                                                       skipped=found.skipped)
+    page.write_text(html, encoding="utf-8")
     return page
 
 
-_PAGE = """<!doctype html>
-<html><head><meta charset="utf-8"><title>Review: {title}</title>
-<style>body{{font:15px sans-serif;margin:1rem}} .grid{{display:flex;flex-wrap:wrap;gap:8px}}
-figure{{margin:0;width:110px;font-size:11px;overflow-wrap:anywhere}} img{{image-rendering:pixelated}}</style>
-</head><body>
-<h1>Review: {title}</h1>
-<p>{n} face crops. This page is not part of the site. To leave a face or a photo out, list its id or path
-under <code>exclude:</code> in the report's front matter; to leave a person out everywhere, list their folder
-under <code>exclude_people:</code>. Then build again.</p>
-<div class="grid">
-{crops}
-</div>
-<h2>Photos that gave no face, and other skipped files</h2>
-<ul>{skipped}</ul>
-</body></html>
-"""
+@functools.cache
+def _env() -> Environment:
+    """A Jinja2 environment on the package's templates, set up as render's (autoescape, strict undefined)."""
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    return Environment(loader=FileSystemLoader(Path(str(resources.files("facetrend.templates")))), autoescape=True,
+                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)

@@ -9,7 +9,7 @@ import textwrap
 import typing
 from pathlib import Path
 
-from .config import SLUG_RE, ReportSettings
+from .config import SLUG_RE, TRENDS_SLUG, ReportSettings
 from .errors import UserError
 
 NARRATIVE = """\
@@ -22,9 +22,9 @@ follow this text on the page.
 
 def new_report(content: Path, slug: str, today: dt.date | None = None) -> Path:
     """Create content/<slug>/index.md and content/<slug>/photos/; return the index.md path."""
-    if not SLUG_RE.match(slug) or slug == "trends":
+    if not SLUG_RE.match(slug) or slug == TRENDS_SLUG:
         raise UserError(f"{slug!r} cannot be a report name in a URL. Fix: use letters, digits, '-', '_' or '.' "
-                        "(and not `trends`, the trends page's address).")
+                        f"(and not `{TRENDS_SLUG}`, the trends page's address).")
     folder = content / slug
     if (folder / "index.md").exists():
         raise UserError(f"{folder / 'index.md'} already exists. Fix: choose another name or edit that file.")

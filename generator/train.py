@@ -8,19 +8,16 @@ hash does not match, or that cannot be read, is logged and trained again.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
 import logging
-import os
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import __version__
+from . import __version__, cache
 from .config import ModelSettings
 from .faces import Faces, person_keys
 from .model import Autoencoder
@@ -51,9 +48,9 @@ class Trained:
 def train_or_load(faces: Faces, settings: ModelSettings, cache_dir: Path, retrain: bool = False) -> Trained:
     """The model for these faces and settings: from the cache when it matches, else trained."""
     key = input_hash(faces, settings)
-    path = cache_dir / "model" / f"{key[:24]}.pt"
+    path = cache.entry_path(cache_dir, cache.MODELS, key, ".pt")
     if not retrain:
-        loaded = _load(path, key, faces.pixels[0].size)
+        loaded = cache.read(path, partial(_load, key, faces.pixels[0].size), "model cache")
         if loaded is not None:
             log.info("model: loaded from cache %s", path.name)
             return loaded
@@ -68,12 +65,9 @@ def train_or_load(faces: Faces, settings: ModelSettings, cache_dir: Path, retrai
 
 def input_hash(faces: Faces, settings: ModelSettings) -> str:
     """Hash of everything training depends on: crops, their people and the settings."""
-    h = hashlib.sha256()
     meta = {"format": CHECKPOINT_FORMAT, "settings": asdict(settings), "shape": faces.pixels.shape,
             "ids": faces.ids, "persons": faces.persons}
-    h.update(json.dumps(meta, sort_keys=True).encode())
-    h.update(np.ascontiguousarray(faces.pixels).tobytes())
-    return h.hexdigest()
+    return cache.key(meta, np.ascontiguousarray(faces.pixels))
 
 
 def split_by_person(persons: list[str | None], fraction: float, seed: int) -> np.ndarray:
@@ -276,6 +270,7 @@ def unit_weights(model: Autoencoder) -> np.ndarray:
 
 
 def _save(path: Path, key: str, settings: ModelSettings, trained: Trained) -> None:
+    """Write the checkpoint whole or not at all; one that cannot be written costs a retrain next time."""
     checkpoint = {
         "format": CHECKPOINT_FORMAT,
         "key": key,
@@ -288,32 +283,16 @@ def _save(path: Path, key: str, settings: ModelSettings, trained: Trained) -> No
         "device": trained.device,
         "versions": {"facetrend": __version__, "torch": str(torch.__version__)},
     }
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(checkpoint, tmp)
-        tmp.replace(path)  # a checkpoint appears whole or not at all
-    except OSError as exc:  # an unwritable cache costs a retrain next time, nothing more
-        log.warning("could not write the model cache %s (%s)", path, exc)
-    finally:
-        with contextlib.suppress(OSError):  # a blocked cache folder: nothing was written
-            tmp.unlink(missing_ok=True)
+    cache.write(path, partial(torch.save, checkpoint), "model cache")
 
 
-def _load(path: Path, key: str, n_inputs: int) -> Trained | None:
-    if not path.exists():
-        return None
-    try:
-        ck = torch.load(path, map_location="cpu", weights_only=True)
-        if ck.get("format") != CHECKPOINT_FORMAT or ck.get("key") != key or ck["n_inputs"] != n_inputs:
-            raise ValueError("it was made for other inputs or by another version")
-        s = ModelSettings(**{**ck["settings"], "hidden": list(ck["settings"]["hidden"])})
-        model = Autoencoder(n_inputs, s.hidden, s.activation, s.dropout, s.tied)
-        model.load_state_dict(ck["state_dict"])
-        mask = np.asarray(ck["test_mask"], bool)
-        return Trained(model.eval(), list(ck["train_loss"]), list(ck["test_loss"]), mask, True,
-                       ck.get("device", "cpu"))
-    except Exception as exc:  # noqa: BLE001 - any unreadable cache file means: train again
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        log.warning("model cache %s is unusable (%s); training again", path.name, reason)
-        return None
+def _load(key: str, n_inputs: int, path: Path) -> Trained:
+    """The checkpoint at ``path``; ValueError when it was made for other inputs or by another version."""
+    ck = torch.load(path, map_location="cpu", weights_only=True)
+    if ck.get("format") != CHECKPOINT_FORMAT or ck.get("key") != key or ck["n_inputs"] != n_inputs:
+        raise ValueError("it was made for other inputs or by another version")
+    s = ModelSettings(**{**ck["settings"], "hidden": list(ck["settings"]["hidden"])})
+    model = Autoencoder(n_inputs, s.hidden, s.activation, s.dropout, s.tied)
+    model.load_state_dict(ck["state_dict"])
+    mask = np.asarray(ck["test_mask"], bool)
+    return Trained(model.eval(), list(ck["train_loss"]), list(ck["test_loss"]), mask, True, ck.get("device", "cpu"))

@@ -43,3 +43,19 @@ def test_builtin_lfw_subset_gives_the_100_faces():
 
 def _report_builtin() -> config.Report:
     return config.Report("demo", Path("."), Path("index.md"), config.ReportSettings(photos="builtin:lfw-subset"), "")
+
+
+def test_collecting_does_not_import_requests():
+    """Only `facetrend fetch` downloads: collecting (the build, review) must not pull in requests."""
+    import subprocess
+    import sys
+
+    code = "import facetrend.collect, sys; assert 'requests' not in sys.modules, 'collect imported requests'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_collect_and_fetch_agree_on_a_person_folder():
+    from facetrend import fetch
+
+    assert fetch.safe_person is collect.safe_person
+    assert collect.safe_person("../a/b") == "_a_b" and collect.safe_person("..") == "unknown"

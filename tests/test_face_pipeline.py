@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from facetrend import collect, config, detect, faces
+from facetrend import collect, config, detect, faces, pixels
 from facetrend.build import BuildOptions, build
 from facetrend.cli import main
 from facetrend.config import FaceSettings
@@ -37,12 +37,12 @@ def _people(att: Path) -> list[Path]:
     return sorted(p for p in att.iterdir() if p.is_dir())
 
 
-def test_detection_recall_and_precision_on_synthetic_scenes(att_faces: Path):
+def test_detection_recall_and_precision_on_synthetic_scenes(orl_faces: Path):
     """Measured on 180 scenes (20 people x 3 scales x 3 angles): recall 0.98, precision 0.99 with the
     eye check (without it: recall 1.0, precision 0.92); no detection on 20 empty backgrounds."""
     detector = detect.Detector(FaceSettings())
     hits = misses = false = 0
-    for i, person in enumerate(_people(att_faces)[:6]):
+    for i, person in enumerate(_people(orl_faces)[:6]):
         face = cv2.imread(str(person / f"{1 + i}.pgm"), cv2.IMREAD_GRAYSCALE)
         for scale in (1.5, 2.5):
             for angle in (-10, 0, 10):
@@ -57,8 +57,8 @@ def test_detection_recall_and_precision_on_synthetic_scenes(att_faces: Path):
     assert empty == 0
 
 
-def test_a_tilted_face_is_levelled_when_both_eyes_are_found(att_faces: Path):
-    face = cv2.imread(str(_people(att_faces)[2] / "1.pgm"), cv2.IMREAD_GRAYSCALE)
+def test_a_tilted_face_is_levelled_when_both_eyes_are_found(orl_faces: Path):
+    face = cv2.imread(str(_people(orl_faces)[2] / "1.pgm"), cv2.IMREAD_GRAYSCALE)
     upright_scene, _ = scene(face, 2.5, 0, (200, 60), 1)
     tilted_scene, _ = scene(face, 2.5, 12, (200, 60), 1)
     detector = detect.Detector(FaceSettings())
@@ -69,15 +69,15 @@ def test_a_tilted_face_is_levelled_when_both_eyes_are_found(att_faces: Path):
     inner = (slice(16, 48), slice(16, 48))  # the face itself, not the pasted patch's tilted edges
 
     def crop(image, found, align):
-        return detect.cut(image, found, 0.2, 64, align=align)[inner].astype(float).ravel()
+        return pixels.cut(image, found, 0.2, 64, align=align)[inner].astype(float).ravel()
 
     reference = crop(upright_scene, upright, True)
     levelled, as_is = crop(tilted_scene, tilted, True), crop(tilted_scene, tilted, False)
     assert np.corrcoef(levelled, reference)[0, 1] > np.corrcoef(as_is, reference)[0, 1] + 0.05
 
 
-def test_keep_all_finds_every_face_in_a_group_photo(tmp_path: Path, att_faces: Path):
-    people = _people(att_faces)
+def test_keep_all_finds_every_face_in_a_group_photo(tmp_path: Path, orl_faces: Path):
+    people = _people(orl_faces)
     image, _ = scene(cv2.imread(str(people[0] / "1.pgm"), 0), 1.5, 0, (30, 100), 3, size=(480, 900))
     other = cv2.resize(cv2.imread(str(people[1] / "1.pgm"), 0), None, fx=2.2, fy=2.2)
     image[120:120 + other.shape[0], 500:500 + other.shape[1]] = other
@@ -256,6 +256,36 @@ def test_review_page_lists_every_crop_and_skipped_photo(people_content: Path, tm
     page = (tmp_path / "cache" / "review" / "2026" / "index.html").read_text()
     assert page.count("<figure>") == 20 and "s1/broken.jpg" in page
     assert len(list((tmp_path / "cache" / "review" / "2026" / "crops").glob("*.png"))) == 20
+
+
+def test_review_shows_the_faces_the_build_uses_and_escapes_what_it_prints(people_content: Path, tmp_path: Path):
+    excluded = faces.Photo("x", None, path=next((people_content / "2026" / "photos" / "s1").iterdir())).content_hash()
+    index = people_content / "2026" / "index.md"
+    front = f"title: <i>Contest</i>\nexclude: ['{excluded[:10]}']"
+    index.write_text(index.read_text().replace("title: Contest", front))
+    out, cache = tmp_path / "pages", tmp_path / "cache"
+    assert main(["review", "--content", str(people_content), "--cache", str(cache), "--out", str(out)]) == 0
+    report = config.find_reports(people_content, config.load_site(people_content))[0]
+    built = faces.report_faces(report, report.settings.faces, cache)  # what the build trains on
+    assert {p.stem for p in (out / "2026" / "crops").glob("*.png")} == set(built.ids) and len(built.ids) == 19
+    page = (out / "2026" / "index.html").read_text()
+    assert "Review: &lt;i&gt;Contest&lt;/i&gt;" in page and "<i>" not in page and excluded[:10] not in page
+
+
+def test_review_refuses_to_write_into_a_built_site(people_content: Path, tmp_path: Path, capsys):
+    from facetrend import incremental
+    from facetrend.render import GENERATOR_MARK
+
+    site, cache = tmp_path / "site", tmp_path / "cache"
+    site.mkdir()
+    (site / "index.html").write_text(f'<html>{GENERATOR_MARK} 1.0"></html>')
+    recorded = tmp_path / "published"  # built once (the cache says so), its index.html since removed
+    incremental.save(cache, recorded, {"2026": "stamp"})
+    for out in (site, site / "2026" / "review", recorded / "x"):
+        assert main(["review", "--content", str(people_content), "--cache", str(cache), "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert str(out.resolve()) in err and "Fix:" in err and "Traceback" not in err
+    assert sorted(p.name for p in site.iterdir()) == ["index.html"] and not recorded.exists()
 
 
 def test_fetch_downloads_people_csv_urls_into_the_photos_folder(tmp_path: Path, att_faces: Path):

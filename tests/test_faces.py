@@ -1,10 +1,11 @@
+import logging
 import shutil
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from facetrend import collect, detect, faces
+from facetrend import cache, collect, detect, faces, pixels
 from facetrend.config import FaceSettings
 from facetrend.errors import UserError
 
@@ -38,9 +39,9 @@ def test_small_images_are_used_whole_grey_and_resized(tmp_path: Path, att_faces:
     assert len(set(found.ids)) == 10
 
 
-def test_large_photos_go_through_detection_and_the_face_is_cropped(tmp_path: Path, att_faces: Path):
+def test_large_photos_go_through_detection_and_the_face_is_cropped(tmp_path: Path, orl_faces: Path):
     """Faces pasted at known boxes in synthetic scenes are found (measured: 28 of 28 at these scales)."""
-    people = sorted(p for p in att_faces.iterdir() if p.is_dir())[:8]
+    people = sorted(p for p in orl_faces.iterdir() if p.is_dir())[:8]  # real faces: detection is measured
     boxes = {}
     for i, person in enumerate(people):
         face = cv2.imread(str(person / "1.pgm"), cv2.IMREAD_GRAYSCALE)
@@ -65,9 +66,9 @@ def test_large_photos_go_through_detection_and_the_face_is_cropped(tmp_path: Pat
 
 
 def test_face_box_becomes_a_square_with_margin_inside_the_photo():
-    assert detect.square_with_margin((40, 50, 20, 20), (100, 200), 0.5) == (30, 40, 70, 80)
-    assert detect.square_with_margin((0, 0, 30, 30), (100, 200), 0.5) == (0, 0, 60, 60)  # shifted in
-    assert detect.square_with_margin((150, 60, 50, 40), (100, 200), 1.0) == (100, 0, 200, 100)  # clipped
+    assert pixels.square_with_margin((40, 50, 20, 20), (100, 200), 0.5) == (30, 40, 70, 80)
+    assert pixels.square_with_margin((0, 0, 30, 30), (100, 200), 0.5) == (0, 0, 60, 60)  # shifted in
+    assert pixels.square_with_margin((150, 60, 50, 40), (100, 200), 1.0) == (100, 0, 200, 100)  # clipped
 
 
 def test_photo_without_a_face_and_broken_files_are_skipped_with_reasons(tmp_path: Path, att_faces: Path):
@@ -85,7 +86,7 @@ def test_photo_without_a_face_and_broken_files_are_skipped_with_reasons(tmp_path
     assert found.photos == ["p/copy.pgm"]
     reasons = {s.path: s.reason for s in found.skipped}
     assert reasons["p/good.pgm"] == "duplicate of p/copy.pgm"
-    assert reasons["p/landscape.png"] == "no face found"
+    assert reasons["p/landscape.png"] == "no face found by the detector"
     for bad in ("p/empty.jpg", "p/text.jpg", "p/truncated.png", "p/bomb.pgm"):
         assert "not a readable image" in reasons[bad]
     assert found.total == 7
@@ -101,13 +102,43 @@ def test_second_run_reads_crops_from_the_cache(tmp_path: Path, att_faces: Path):
     assert not other.cached and other.pixels.shape[1:] == (20, 20)
 
 
-def test_a_corrupt_cached_crop_is_redone(tmp_path: Path, att_faces: Path):
+def test_a_corrupt_cached_crop_is_logged_and_redone(tmp_path: Path, att_faces: Path, caplog):
     shutil.copytree(att_faces / "s3", tmp_path / "photos" / "s3")
     first = faces.find_faces(_collection(tmp_path / "photos"), FaceSettings(size=16), tmp_path / "cache", "x")
-    for png in (tmp_path / "cache").rglob("*.png"):
-        png.write_bytes(b"garbage")
-    again = faces.find_faces(_collection(tmp_path / "photos"), FaceSettings(size=16), tmp_path / "cache", "x")
-    assert np.array_equal(first.pixels, again.pixels)
+    entries = sorted((tmp_path / "cache" / cache.FACES).rglob("*.npz"))
+    assert len(entries) == 10
+    entries[0].write_bytes(b"garbage")
+    entries[1].write_bytes(entries[1].read_bytes()[:100])  # truncated
+    np.savez(entries[2], crops=np.zeros((1, 8, 8), np.uint8))  # foreign: another size, fields missing
+    with caplog.at_level(logging.WARNING):
+        again = faces.find_faces(_collection(tmp_path / "photos"), FaceSettings(size=16), tmp_path / "cache", "x")
+    assert not again.cached and "cached crop" in caplog.text and "unusable" in caplog.text
+    assert np.array_equal(first.pixels, again.pixels) and first.ids == again.ids
+    assert faces.find_faces(_collection(tmp_path / "photos"), FaceSettings(size=16), tmp_path / "cache", "x").cached
+
+
+def test_thumbnails_are_kept_with_the_crops_only_when_asked(tmp_path: Path, orl_faces: Path, monkeypatch):
+    face = cv2.imread(str(orl_faces / "s1" / "1.pgm"), cv2.IMREAD_GRAYSCALE)  # real: detected in a scene
+    (tmp_path / "photos" / "p").mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "photos" / "p" / "scene.png"), _scene(face, 1.5, (60, 40), 0))  # 640x480: detected
+    shutil.copy(orl_faces / "s2" / "1.pgm", tmp_path / "photos" / "p" / "small.pgm")  # 92x112: used whole
+    photos, root = _collection(tmp_path / "photos"), tmp_path / "cache"
+    plain = faces.find_faces(photos, FaceSettings(size=16), root, "x")
+    assert plain.thumbnails == {} and not list(root.rglob("*.thumb.npz"))
+    shown = faces.find_faces(photos, FaceSettings(size=16), root, "x", thumbnails=True)  # crops cached already
+    assert shown.cached and set(shown.thumbnails) == set(shown.ids)
+    by_photo = dict(zip(shown.photos, shown.ids, strict=True))
+    assert shown.thumbnails[by_photo["p/scene.png"]].shape == (180, 240)  # fits 240x240, aspect kept
+    small = shown.thumbnails[by_photo["p/small.pgm"]]
+    assert small.dtype == np.uint8 and np.array_equal(small, cv2.imread(str(orl_faces / "s2" / "1.pgm"), 0))
+    monkeypatch.setattr(faces, "photo_thumbnail", lambda image: pytest.fail("a thumbnail was made again"))
+    again = faces.find_faces(photos, FaceSettings(size=16), root, "x", thumbnails=True)
+    assert all(np.array_equal(again.thumbnails[i], shown.thumbnails[i]) for i in shown.ids)
+    monkeypatch.undo()
+    cold = faces.find_faces(photos, FaceSettings(size=16), tmp_path / "cold", "x", thumbnails=True)  # in cropping
+    assert all(np.array_equal(cold.thumbnails[i], shown.thumbnails[i]) for i in shown.ids)
+    crops = [p for p in (tmp_path / "cold").rglob("*.npz") if not p.name.endswith(".thumb.npz")]
+    assert len(crops) == 2 and all("thumbnail" not in np.load(p).files for p in crops)  # crop entries stay small
 
 
 def test_no_face_at_all_is_a_user_error(tmp_path: Path):

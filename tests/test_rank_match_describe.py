@@ -1,7 +1,8 @@
 import numpy as np
 from facetrend import describe, match, rank
 from facetrend.config import FaceSettings
-from facetrend.faces import Faces, equalise
+from facetrend.faces import Faces
+from facetrend.pixels import equalise
 
 from .conftest import noise_images
 

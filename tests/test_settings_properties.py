@@ -242,6 +242,7 @@ ints = st.one_of(
 floats = st.one_of(st.floats(), st.sampled_from([math.nan, math.inf, -math.inf, -0.0, 1e308, 5e-324]))
 texts = st.text(max_size=TEXT_MAX) | st.text(st.characters(max_codepoint=0x9F), max_size=TEXT_MAX)
 dates = st.dates() | st.datetimes()
+clean_texts = texts.map(lambda t: config.TEXT_REFUSED.sub("", t))  # text settings refuse control characters
 
 
 key_texts = st.text(min_size=0, max_size=12)
@@ -284,10 +285,10 @@ def valid_value(k: Key) -> st.SearchStrategy:
         return st.lists(_valid_scalar(typing.get_args(tp)[0], meta), min_size=1 if meta.get("nonempty") else 0,
                         max_size=3)
     if origin is dict:  # captions: unit -> text; keys past the model's units are dropped by fit_captions
-        return st.dictionaries(st.integers(0, 450), texts, max_size=3)
+        return st.dictionaries(st.integers(0, 450), clean_texts, max_size=3)
     if k.path == ("base_url",):  # an http(s) address or a path
         return st.sampled_from(["/", "/repo/", "https://user.github.io/repo/"]) | st.from_regex(
-            r"(https?://[^\s\"'<>]{1,20}|/[^\s\"'<>]{0,20})", fullmatch=True)
+            r"(https?://[^\s\"'<>\x00-\x1f\x7f-\x9f]{1,20}|/[^\s\"'<>\x00-\x1f\x7f-\x9f]{0,20})", fullmatch=True)
     if k.path[-1] == "photos":
         return st.sampled_from(["photos", "builtin:lfw-subset"]) | texts.filter(
             lambda t: not t.startswith(config.BUILTIN_PREFIX))
@@ -306,7 +307,7 @@ def _valid_scalar(tp: Any, meta: dict) -> st.SearchStrategy:
         hi = meta.get("max", meta.get("max_exclusive"))
         return st.floats(meta.get("min"), hi, exclude_max="max_exclusive" in meta, allow_nan=False)
     if tp is str:
-        return texts
+        return clean_texts
     raise AssertionError(f"no strategy for {tp!r}")
 
 

@@ -10,7 +10,8 @@ import torch
 from facetrend import rank, train
 from facetrend.build import BuildOptions, build
 from facetrend.config import FaceSettings, ModelSettings
-from facetrend.detect import Face, background_patch
+from facetrend.detect import Face
+from facetrend.pixels import background_patch
 
 from .conftest import SMALL_MODEL, copy_people, write_report
 
