@@ -336,10 +336,24 @@ def _face(found: Faces, i: int) -> dict:
 
 
 def _face_list(found: Faces, publish: str) -> list[dict]:
-    """Every face; with publish_photos: none, ids only (no photo paths, no names)."""
-    if publish == "none":
-        return [{"id": i, "photo": None, "person": None} for i in found.ids]
-    return [_face(found, i) for i in range(len(found.ids))]
+    """Every face with what alignment removed (tilt in degrees, size in the photo, the detector's box) and how
+    many other faces its photo held; with publish_photos: none, no photo paths, names or boxes."""
+    out = []
+    for i in range(len(found.ids)):
+        face = {"id": found.ids[i], "photo": None, "person": None} if publish == "none" else _face(found, i)
+        face.update(tilt=_pose(found.tilt, i), face_size=_pose(found.face_size, i),
+                    other_faces=int(found.other_faces[i]) if len(found.other_faces) == len(found.ids) else 0)
+        if publish != "none":
+            box = _pose(found.box, i)
+            face["box"] = None if box is None else [int(v) for v in box]
+        out.append(face)
+    return out
+
+
+def _pose(values: list, i: int):
+    """One face's entry of a per-face list the faces stage may leave empty (crops cached before alignment)."""
+    value = values[i] if len(values) > i else None
+    return None if value is None else value if isinstance(value, tuple | list) else float(value)
 
 
 def _layers(s, n_in: int) -> list[dict]:

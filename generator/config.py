@@ -379,6 +379,8 @@ def _coerce(value: Any, tp: Any, where: str, key: str) -> Any:
         return _build(tp, value, where, key + ".")
     if origin is Literal:
         choices = typing.get_args(tp)
+        if isinstance(value, bool) and {"yes", "no"} <= set(choices):  # YAML reads a bare yes/no as true/false
+            value = "yes" if value else "no"
         if value not in choices:
             raise _fail(where, key, f"is {_quote(value)}", "use one of " + ", ".join(map(str, choices)))
         return value

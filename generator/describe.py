@@ -1,4 +1,4 @@
-"""Stage 7, describe: plain-language captions for the featured units, from measurements.
+"""Stage 5, analysis (describe): plain-language captions for the featured units, from measurements.
 
 For a unit, its best-matching faces are compared with all faces: overall
 brightness, and region by region the brightness of named regions of the crop

@@ -1,4 +1,4 @@
-"""Stage 6, match: for every unit, the faces that excite it most, and how common it is.
+"""Stage 5, analysis (match): for every unit, the faces that excite it most, and how common it is.
 
 A face clearly activates a unit when its activation reaches at least half of
 the unit's range over this report's faces:

@@ -1,4 +1,4 @@
-"""Stage 5, rank: score every first-layer hidden unit and pick the featured ones.
+"""Stage 5, analysis (rank): score every first-layer hidden unit and pick the featured ones.
 
 The rank. A unit worth featuring shows a look that differs from the average
 face and that many different people share. For each unit take its group, the

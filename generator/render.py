@@ -1,4 +1,4 @@
-"""Stage 8, render: Jinja2 + Markdown + figures -> site/. The only stage that writes there.
+"""Stage 6, render: Jinja2 + Markdown + figures -> site/. The only stage that writes there.
 
 Every page and image is first made in memory (``render_report``,
 ``render_index``); ``write_site`` then writes them into a temporary folder

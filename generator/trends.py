@@ -51,9 +51,17 @@ def combine(parts: list[tuple[Report, Faces]]) -> tuple[Faces, Years]:
     excluded = sum(found.excluded for _, found in parts)
     backgrounds = [f.backgrounds for _, f in parts if f.backgrounds is not None]
     faces = Faces(ids, photos, persons, pixels, detected, total, skipped, all(f.cached for _, f in parts),
-                  profiles, excluded, np.concatenate(backgrounds) if backgrounds else None)
+                  profiles, excluded, np.concatenate(backgrounds) if backgrounds else None,
+                  thumbnails={f"{r.slug}-{k}": v for r, found in parts for k, v in found.thumbnails.items()},
+                  tilt=_joined(parts, "tilt"), face_size=_joined(parts, "face_size"), box=_joined(parts, "box"),
+                  other_faces=[n for _, found in parts for n in (found.other_faces or [0] * len(found.ids))])
     years = Years([r.slug for r, _ in parts], [r.settings.title for r, _ in parts], np.array(index))
     return faces, years
+
+
+def _joined(parts: list[tuple[Report, Faces]], name: str) -> list:
+    """A per-face list of every report's faces, None where a report's faces stage left it empty."""
+    return [v for _, found in parts for v in (getattr(found, name) or [None] * len(found.ids))]
 
 
 def by_year(acts: np.ndarray, years: Years) -> Trend:

@@ -55,6 +55,7 @@ def copy_people(att: Path, dest: Path, people: int, per_person: int = 10) -> Pat
 SMALL_MODEL = """
 faces:
   size: 16
+  crops: yes
 model:
   hidden: [12]
   epochs: 3

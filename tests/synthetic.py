@@ -98,14 +98,36 @@ def _features(img: np.ndarray, who: Person, cx: float, cy: float, s: float, rng)
 
 
 def write_people(root: Path, people: int = 40, per_person: int = 10, seed: int = 0) -> Path:
-    """ORL's layout under root: s1..s<people>, each with 1.pgm..<per_person>.pgm; returns root."""
-    import cv2
+    """ORL's layout under root: s1..s<people>, each with 1.pgm..<per_person>.pgm; returns root.
 
+    Each photo is drawn again (at most DRAWS times, deterministically) until the face check of `crops: auto`
+    accepts it, so the stand-ins are faces to the pipeline as ORL's crops are.
+    """
+    import cv2
+    from facetrend.config import FaceSettings
+    from facetrend.detect import Detector
+
+    check = Detector(FaceSettings())
     rng = np.random.default_rng(seed)
     for k in range(1, people + 1):
-        who = person(rng)
         folder = root / f"s{k}"
         folder.mkdir(parents=True, exist_ok=True)
-        for n in range(1, per_person + 1):
-            cv2.imwrite(str(folder / f"{n}.pgm"), photo(who, rng))
+        for n, image in enumerate(_accepted_photos(rng, per_person, check), start=1):
+            cv2.imwrite(str(folder / f"{n}.pgm"), image)
     return root
+
+
+def _accepted_photos(rng: np.random.Generator, count: int, check) -> list[np.ndarray]:
+    """``count`` photos of one person, each accepted by the face check; a person it keeps refusing is replaced."""
+    while True:
+        who, photos = person(rng), []
+        while len(photos) < count:
+            image = next((p for p in (photo(who, rng) for _ in range(DRAWS)) if check.is_face_crop(p)), None)
+            if image is None:
+                break
+            photos.append(image)
+        if len(photos) == count:
+            return photos
+
+
+DRAWS = 8  # tries per photo at drawing one the face check accepts

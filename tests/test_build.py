@@ -282,3 +282,21 @@ def test_a_cache_folder_blocked_by_a_file_costs_time_not_the_build(small_content
     site = _build(small_content, tmp_path)
     assert (site / "small" / "index.html").is_file()
     assert (tmp_path / "cache" / "last-build.json").is_file()
+
+
+def test_report_json_says_what_alignment_removed(tmp_path: Path):
+    """A detected face carries its tilt (degrees), its size in the photo and where it was; a crop used whole none."""
+    from skimage import data
+
+    content = tmp_path / "content"
+    folder = write_report(content, "one", "faces:\n  size: 16\nmodel:\n  hidden: [4]\n  epochs: 1\n")
+    (folder / "photos" / "eileen").mkdir(parents=True)
+    cv2.imwrite(str(folder / "photos" / "eileen" / "1.png"), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(folder / "photos" / "eileen" / "2.png"), cv2.resize(data.camera(), (120, 120)))
+    build(BuildOptions(content=content, out=tmp_path / "site", cache=tmp_path / "cache"))
+    doc = json.loads((tmp_path / "site" / "one" / "report.json").read_text())
+    detected = [f for f in doc["faces"] if f["photo"].endswith("1.png")]
+    assert len(detected) == 1
+    face = detected[0]
+    assert isinstance(face["tilt"], float) and abs(face["tilt"]) < 30
+    assert 0 < face["face_size"] <= 1 and len(face["box"]) == 4 and face["other_faces"] == 0

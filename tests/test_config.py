@@ -110,3 +110,13 @@ def test_the_original_2015_preset_and_own_keys_win(tmp_path: Path):
     write_report(tmp_path, "bad", "preset: 2016\n")
     with pytest.raises(UserError, match="preset.*original-2015"):
         config.load_report(tmp_path / "bad", SiteSettings())
+
+
+def test_a_bare_yes_or_no_is_read_as_the_word(tmp_path: Path):
+    """YAML reads `crops: yes` as true; the setting takes it as the word the user wrote."""
+    content = tmp_path / "content"
+    write_report(content, "r", "faces:\n  crops: yes\n")
+    site = config.load_site(content)
+    assert config.find_reports(content, site)[0].settings.faces.crops == "yes"
+    write_report(content, "r", "faces:\n  crops: no\n")
+    assert config.find_reports(content, site)[0].settings.faces.crops == "no"

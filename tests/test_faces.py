@@ -27,13 +27,14 @@ def _scene(face: np.ndarray, scale: float, at: tuple[int, int], seed: int) -> np
 
 def test_small_images_are_used_whole_grey_and_resized(tmp_path: Path, att_faces: Path):
     shutil.copytree(att_faces / "s1", tmp_path / "photos" / "s1")
-    as_is = FaceSettings(size=24, equalize="none")
+    as_is = FaceSettings(size=24, equalize="none", crops="yes")  # declared crops: used whole, unchecked
     found = faces.find_faces(_collection(tmp_path / "photos"), as_is, tmp_path / "cache", "x")
     assert found.pixels.shape == (10, 24, 24) and found.pixels.dtype == np.uint8
     original = cv2.imread(str(tmp_path / "photos" / found.photos[0]), cv2.IMREAD_GRAYSCALE)  # 112 x 92
     expected = cv2.resize(original[10:102], (24, 24), interpolation=cv2.INTER_AREA)  # centred square, not squashed
     assert np.abs(found.pixels[0].astype(int) - expected).max() <= 1
-    equalised = faces.find_faces(_collection(tmp_path / "photos"), FaceSettings(size=24), tmp_path / "cache", "x")
+    declared = FaceSettings(size=24, crops="yes")
+    equalised = faces.find_faces(_collection(tmp_path / "photos"), declared, tmp_path / "cache", "x")
     assert np.array_equal(equalised.pixels[0], cv2.equalizeHist(found.pixels[0]))  # the default: histogram
     assert found.persons == ["s1"] * 10 and not any(found.detected)
     assert len(set(found.ids)) == 10
@@ -82,7 +83,7 @@ def test_photo_without_a_face_and_broken_files_are_skipped_with_reasons(tmp_path
     data = (photos / "landscape.png").read_bytes()
     (photos / "truncated.png").write_bytes(data[: len(data) // 3])
     (photos / "bomb.pgm").write_bytes(b"P5\n100000 100000\n255\n" + bytes(100))  # declares 10^10 pixels
-    found = faces.find_faces(_collection(tmp_path / "photos"), FaceSettings(), tmp_path / "cache", "x")
+    found = faces.find_faces(_collection(tmp_path / "photos"), FaceSettings(crops="yes"), tmp_path / "cache", "x")
     assert found.photos == ["p/copy.pgm"]
     reasons = {s.path: s.reason for s in found.skipped}
     assert reasons["p/good.pgm"] == "duplicate of p/copy.pgm"

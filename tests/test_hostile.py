@@ -11,7 +11,7 @@ import pytest
 from .conftest import REPO, write_report
 from .hostile.corpus import build_corpus
 
-TINY_MODEL = "faces:\n  size: 16\nmodel:\n  hidden: [8]\n  epochs: 1\n  batch_size: 256\nfeatured: 2\n"
+TINY_MODEL = "faces:\n  size: 16\n  crops: yes\nmodel:\n  hidden: [8]\n  epochs: 1\n  batch_size: 256\nfeatured: 2\n"
 
 
 @pytest.fixture(scope="module")
