@@ -34,6 +34,21 @@ class Crop:
     person: str | None
 
 
+@dataclass(frozen=True)
+class Skip:
+    """One skipped file on the review page: its thumbnail when it can be read, and for a copy the photo kept."""
+
+    path: str
+    reason: str
+    thumb: str | None = None  # file name under skipped/
+    kept: str | None = None  # the photo a (near-)duplicate copies
+    kept_thumb: str | None = None
+
+
+COPY_OF = ("near-duplicate of ", "duplicate of ")  # the faces stage's reasons for copies, followed by the photo kept
+THUMB_PX = 128  # skipped photos are shown this size at most
+
+
 def write_review(content: Path, cache: Path, only: str | None, out: Path | None, jobs: int = 0) -> list[Path]:
     """One review page per report, in ``out`` (default <cache>/review)/<slug>/; returns their paths."""
     root = out or cache_layout.review_root(cache)
@@ -69,11 +84,37 @@ def _write_page(folder: Path, report: config.Report, found: faces.Faces) -> Path
     crops = [Crop(*row) for row in zip(found.ids, found.photos, found.persons, strict=True)]
     for crop, pixels in zip(crops, found.pixels, strict=True):
         Image.fromarray(pixels, "L").save(folder / "crops" / f"{crop.id}.png")
+    skipped = _skipped(folder / "skipped", report, found)
     page = folder / "index.html"
-    html = _env().get_template(REVIEW_TEMPLATE).render(title=report.settings.title, crops=crops,
-                                                       skipped=found.skipped)
+    html = _env().get_template(REVIEW_TEMPLATE).render(title=report.settings.title, crops=crops, skipped=skipped)
     page.write_text(html, encoding="utf-8")
     return page
+
+
+def _skipped(folder: Path, report: config.Report, found: faces.Faces) -> list[Skip]:
+    """Each skipped file with a small picture of it, and of the photo it copies, where they can be read."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for n, item in enumerate(found.skipped):
+        kept = next((item.reason[len(p):] for p in COPY_OF if item.reason.startswith(p)), None)
+        out.append(Skip(item.path, item.reason, _thumb(folder, f"{n}.png", report, item.path), kept,
+                        _thumb(folder, f"{n}-kept.png", report, kept) if kept else None))
+    return out
+
+
+def _thumb(folder: Path, name: str, report: config.Report, source: str) -> str | None:
+    """A small grey copy of a collected photo, saved as ``name``; None when the file is not a readable photo."""
+    from PIL import Image
+
+    from .collect import load_photo
+
+    pixels = load_photo(report, source, report.settings.faces.max_pixels)
+    if pixels is None:
+        return None
+    picture = Image.fromarray(pixels, "L")
+    picture.thumbnail((THUMB_PX, THUMB_PX))
+    picture.save(folder / name)
+    return name
 
 
 @functools.cache

@@ -259,6 +259,23 @@ def test_review_page_lists_every_crop_and_skipped_photo(people_content: Path, tm
     assert len(list((tmp_path / "cache" / "review" / "2026" / "crops").glob("*.png"))) == 20
 
 
+def test_review_shows_each_skipped_photo_and_a_copy_beside_the_photo_kept(people_content: Path, tmp_path: Path):
+    import shutil
+
+    photos = people_content / "2026" / "photos"
+    first = sorted((photos / "s1").iterdir())[0]
+    shutil.copy(first, photos / "s1" / "again.pgm")  # an exact copy: skipped as a duplicate of the one kept
+    (photos / "s1" / "broken.jpg").write_bytes(b"nope")
+    assert main(["review", "--content", str(people_content), "--cache", str(tmp_path / "cache")]) == 0
+    folder = tmp_path / "cache" / "review" / "2026"
+    page = (folder / "index.html").read_text()
+    assert page.count('class="skipped pair"') == 1 and page.count('class="skipped"') == 1  # the copy, the broken
+    pair = page[page.index('class="skipped pair"'):].split("</figure>")[0]
+    assert pair.count("<img") == 2 and "duplicate of" in pair
+    pictures = sorted(p.name for p in (folder / "skipped").iterdir())  # the broken file has none
+    assert len(pictures) == 2 and pictures[0] == pictures[1].replace(".png", "-kept.png")
+
+
 def test_review_shows_the_faces_the_build_uses_and_escapes_what_it_prints(people_content: Path, tmp_path: Path):
     excluded = faces.Photo("x", None, path=next((people_content / "2026" / "photos" / "s1").iterdir())).content_hash()
     index = people_content / "2026" / "index.md"
