@@ -115,6 +115,8 @@ def _folder(root: Path) -> Collection:
         name = display_path(rel)
         if path.is_symlink():
             skipped.append(Skipped(name, "symbolic link (not followed)"))
+        elif not path.is_file():  # a FIFO would hang the read, a device never end it
+            skipped.append(Skipped(name, "not a regular file (a pipe, socket or device): not read"))
         elif path.suffix.lower() not in IMAGE_EXTENSIONS:
             skipped.append(Skipped(name, "not a photo (unsupported file type)"))
         else:

@@ -287,7 +287,7 @@ def write_site(files: dict[str, bytes], out: Path, carry: list[str]) -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
         for slug in carry:
-            shutil.copytree(out / slug, tmp / slug)
+            shutil.copytree(out / slug, tmp / slug, symlinks=True)  # a link planted there stays a link
         _swap(tmp, out)
     except OSError as exc:
         raise UserError(f"could not write the site to {out} ({exc.strerror or exc}). The previous site is "

@@ -265,3 +265,35 @@ def test_serve_shows_files_and_folder_index_pages(served: int):
 def test_serve_refuses_links_listings_and_special_files(served: int, path: str):
     status, body = _get(served, path)
     assert status == 404 and b"secret" not in body and b"b.txt" not in body
+
+
+def test_a_fifo_or_device_among_the_photos_is_skipped_unread(tmp_path: Path):
+    """A named pipe would hang the read and /dev/zero-like files never end: only regular files are read."""
+    import os
+
+    from facetrend import collect
+
+    folder = tmp_path / "photos" / "p"
+    folder.mkdir(parents=True)
+    os.mkfifo(folder / "pipe.jpg")
+    found = collect._folder(tmp_path / "photos")
+    assert [(s.path, s.reason) for s in found.skipped] == [
+        ("p/pipe.jpg", "not a regular file (a pipe, socket or device): not read")]
+    assert not found.photos
+
+
+def test_build_report_keeps_a_planted_link_in_another_report_as_a_link(tmp_path: Path):
+    """`build --report` copies the other reports' pages; a link planted among them is not turned into a copy."""
+    import shutil
+
+    from facetrend import render
+
+    out = tmp_path / "site"
+    (out / "other").mkdir(parents=True)
+    (out / "other" / "index.html").write_text("page")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("private")
+    (out / "other" / "leak.txt").symlink_to(secret)
+    render.write_site({"index.html": b"<html></html>"}, out, ["other"])
+    assert (out / "other" / "leak.txt").is_symlink()  # not a real copy of what it pointed at
+    shutil.rmtree(out)
