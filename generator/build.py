@@ -52,7 +52,9 @@ class _Clock:
 
 
 def build(options: BuildOptions) -> BuildResult:
-    """Build the site, holding the output folder's lock so two builds never interleave."""
+    """Build the site, holding the output folder's lock so two builds never interleave. An output folder the
+    build may not replace is refused before anything (the lock included) is written."""
+    render.check_output(options.out, [options.content, options.cache, Path.cwd()])
     with exclusive(options.out):
         return _build(options)
 
@@ -65,9 +67,14 @@ def exclusive(out: Path):
     except ImportError:  # not on this platform: no lock
         yield
         return
-    out.resolve().parent.mkdir(parents=True, exist_ok=True)
     path = out.resolve().parent / f".{out.resolve().name}.lock"
-    with open(path, "a+") as handle:
+    try:
+        out.resolve().parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a+")  # noqa: SIM115 (closed below, after the lock is released)
+    except OSError as exc:
+        raise UserError(f"--out {out}: cannot write beside it ({exc.strerror or exc}: {path}). Fix: choose an "
+                        "output folder in a writable place.") from None
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -97,7 +104,6 @@ def _build(options: BuildOptions) -> BuildResult:
     """Each changed page: stamp -> kept? -> faces -> model -> analysis -> render; then one atomic write."""
     site = config.apply_site_overrides(config.load_site(options.content), options.base_url)
     every = [config.apply_overrides(r, options.smoke) for r in config.find_reports(options.content, site)]
-    render.check_output(options.out, [options.content, options.cache, Path.cwd()])
     pages = _pages(site, every, options)
     for page in pages:
         if page.kept is None:

@@ -297,3 +297,25 @@ def test_build_report_keeps_a_planted_link_in_another_report_as_a_link(tmp_path:
     render.write_site({"index.html": b"<html></html>"}, out, ["other"])
     assert (out / "other" / "leak.txt").is_symlink()  # not a real copy of what it pointed at
     shutil.rmtree(out)
+
+
+def test_a_refused_out_writes_nothing_outside(tmp_path: Path, capsys):
+    """`--out` on a folder the build may not replace is refused before the lock file or any parent is made."""
+    content = tmp_path / "content"
+    (content / "r").mkdir(parents=True)
+    (content / "r" / "index.md").write_text("---\ntitle: R\n---\nText.\n")
+    keep = tmp_path / "thesis"
+    keep.mkdir()
+    (keep / "chapter1.txt").write_text("words")
+    assert main(["build", "--content", str(content), "--out", str(keep), "--cache", str(tmp_path / "c")]) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["content", "thesis"]  # no .thesis.lock, no cache
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_an_unwritable_parent_of_out_is_a_clear_error(tmp_path: Path, capsys):
+    """Where the lock cannot be made (here the parent is a file; read-only folders behave alike for non-root
+    users) the build stops with exit 2 and the fix, not an OSError traceback."""
+    (tmp_path / "afile").write_text("not a folder")
+    assert main(["build", "--content", str(tmp_path), "--out", str(tmp_path / "afile" / "site")]) == 2
+    err = capsys.readouterr().err
+    assert "writable" in err and "Traceback" not in err
