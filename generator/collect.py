@@ -90,7 +90,12 @@ def _exclude(found: Collection, report: Report) -> Collection:
 
 
 def photos_root(report: Report) -> Path:
-    return (report.folder / report.settings.photos).resolve()
+    """The report's photos folder, links resolved; a link loop is a user error naming the setting."""
+    try:
+        return (report.folder / report.settings.photos).resolve()
+    except (RuntimeError, OSError) as exc:  # Path.resolve raises RuntimeError on a symbolic link loop
+        raise UserError(f"{report.source}: setting `photos` points to {report.settings.photos!r}, which cannot be "
+                        f"resolved ({exc}). Fix: replace the link loop with a real folder of photos.") from None
 
 
 def _photos(report: Report) -> Collection:

@@ -319,3 +319,14 @@ def test_an_unwritable_parent_of_out_is_a_clear_error(tmp_path: Path, capsys):
     assert main(["build", "--content", str(tmp_path), "--out", str(tmp_path / "afile" / "site")]) == 2
     err = capsys.readouterr().err
     assert "writable" in err and "Traceback" not in err
+
+
+def test_a_photos_folder_that_links_to_itself_is_exit_2(tmp_path: Path, capsys):
+    content = tmp_path / "content"
+    (content / "r").mkdir(parents=True)
+    (content / "r" / "index.md").write_text("---\ntitle: R\n---\nText.\n")
+    (content / "r" / "photos").symlink_to("photos")  # a loop
+    assert main(["build", "--content", str(content), "--out", str(tmp_path / "site"),
+                 "--cache", str(tmp_path / "cache")]) == 2
+    err = capsys.readouterr().err
+    assert "`photos`" in err and "Fix:" in err and "Traceback" not in err
