@@ -556,8 +556,10 @@ def wrong_value(k: Key, flavor: str) -> st.SearchStrategy:
         with_bad = st.tuples(good, bad, good).map(lambda t: [*t[0], t[1], *t[2]])
         return st.one_of(ints, texts, st.booleans(), tables, *none, with_bad)
     common = [lists, tables, *none]
-    if origin is Literal:
-        return st.one_of(texts.filter(lambda t: t not in typing.get_args(tp)), ints, floats, st.booleans(), *common)
+    if origin is Literal:  # a yes/no choice reads true and false as the words (YAML's bare yes/no)
+        yes_no = {"yes", "no"} <= set(typing.get_args(tp))
+        return st.one_of(texts.filter(lambda t: t not in typing.get_args(tp)), ints, floats,
+                         *([] if yes_no else [st.booleans()]), *common)
     if tp is bool:
         return st.one_of(ints, floats, texts, *common)
     if tp is int:
