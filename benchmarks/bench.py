@@ -44,7 +44,7 @@ SCALE_INDEX = "---\ntitle: Scale {n}\nphotos: {photos}\n{faces}---\n{n} ORL-deri
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr)
-    sys.path.insert(0, str(REPO))  # so `generator` imports even without `pip install -e .`
+    # facetrend is imported as installed (`make setup`): its sources are generator/, so the folder alone is not it
     bench_build.orl_photos()  # fail at once if the ORL faces are missing
     result = {"machine": machine(), "quick": args.quick, "repeat": args.repeat, "targets": TARGETS}
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
