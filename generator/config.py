@@ -47,6 +47,8 @@ FOOTNOTE_REFS_MAX = 300  # `[^note]` references: repeated ones cost the footnote
 # Refused in text settings: control characters (XML 1.0 forbids C0 ones, and they rewrite terminals), C1
 # controls, lone surrogates (not encodable as UTF-8) and the non-characters U+FFFE, U+FFFF. Tab and newline stay.
 TEXT_REFUSED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+# The first words of the story `facetrend new` writes: a report still holding them is published with a warning.
+PLACEHOLDER_STORY = "Write the story of this collection here"
 
 
 def _opt(default: Any, doc: str, **checks: Any) -> Any:
@@ -172,8 +174,11 @@ class ModelSettings:
     )
     epochs: int = _opt(30, "Passes over the training faces.", min=1, max=100000)
     batch_size: int = _opt(100, "Faces per optimiser step.", min=1)
-    lr: float = _opt(0.001, "Adam learning rate.", min=0.0, max=10.0)
-    weight_decay: float = _opt(0.0, "L2 weight decay (AdamW style).", min=0.0, max=10.0)
+    lr: float = _opt(0.001, "AdamW learning rate.", min=0.0, max=10.0)
+    weight_decay: float = _opt(
+        0.0, "AdamW's decoupled weight decay: each step multiplies every weight by 1 - lr x this (0: plain Adam).",
+        min=0.0, max=10.0,
+    )
     seed: int = _opt(0, "Seeds the split, the initial weights and the batch order.", min=0, max=2**32 - 1)
     test_fraction: float = _opt(
         0.2,
@@ -224,6 +229,10 @@ class ReportSettings:
     )
     featured: int = _opt(
         3, "How many units the report features: the first by trend score (see the method page).", min=0)
+    trends: bool = _opt(
+        True, "Count this report as a year on the trends page (years in the order of their `date`); "
+        "false leaves it out, as the demo does.",
+    )
     matches: int = _opt(
         12, "How many best-matching faces are listed for every unit.", min=1, max=1000
     )
@@ -690,6 +699,9 @@ def load_report(folder: Path, site: SiteSettings) -> Report:
         raise UserError(f"{source}: is not UTF-8 text. Fix: save it as UTF-8.") from None
     front, narrative = split_front_matter(text, source)
     check_narrative(narrative, source)
+    if PLACEHOLDER_STORY in narrative:
+        log.warning("%s: the story is still the placeholder `facetrend new` wrote (\"%s ...\"), and the "
+                    "page publishes it as it is. Fix: replace it with your own story.", source, PLACEHOLDER_STORY)
     merged = _with_preset(_deep_merge(site.defaults, front), source)
     settings = _build(ReportSettings, merged, str(source))
     _check_captions(settings, source)
@@ -787,6 +799,11 @@ def find_reports(content: Path, site: SiteSettings, only: str | None = None) -> 
 
 
 TRENDS_SLUG = "trends"
+
+
+def trend_reports(reports: list[Report]) -> list[Report]:
+    """The reports that count as years on the trends page (`trends: true`), in order of date, then folder name."""
+    return sorted((r for r in reports if r.settings.trends), key=lambda r: (r.settings.date, r.slug))
 
 
 def trends_report(content: Path, site: SiteSettings, reports: list[Report]) -> Report:

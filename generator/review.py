@@ -1,6 +1,7 @@
 """`facetrend review`: a local page of every face crop and every skipped photo, outside the published site.
 
-The page (under the cache by default, never published) shows every face crop
+The page (under the cache by default, never published) looks like the site (it links a
+copy of the site's style sheet, written beside it as static/style.css) and shows every face crop
 the build would use, with its id and its photo, and every photo that gave no
 face, so the author can decide what to list under `exclude:` or
 `exclude_people:`. Its faces come from faces.report_faces, the call the build
@@ -57,8 +58,15 @@ def write_review(content: Path, cache: Path, only: str | None, out: Path | None,
     pages = []
     for report in config.find_reports(content, site, only):
         found = faces.report_faces(report, report.settings.faces, cache, jobs)
-        pages.append(_write_page(root / report.slug, report, found))
+        pages.append(_write_page(root / report.slug, site, report, found))
+    _write_style(root)
     return pages
+
+
+def _write_style(root: Path) -> None:
+    """The site's style sheet, where the pages link it (../static/style.css), as in the site."""
+    (root / "static").mkdir(parents=True, exist_ok=True)
+    (root / "static" / "style.css").write_bytes(_templates().joinpath("static", "style.css").read_bytes())
 
 
 def refuse_site_folder(folder: Path, cache: Path) -> None:
@@ -77,8 +85,10 @@ def refuse_site_folder(folder: Path, cache: Path) -> None:
                             "a folder outside the site.")
 
 
-def _write_page(folder: Path, report: config.Report, found: faces.Faces) -> Path:
+def _write_page(folder: Path, site: config.SiteSettings, report: config.Report, found: faces.Faces) -> Path:
     from PIL import Image
+
+    from . import __version__
 
     (folder / "crops").mkdir(parents=True, exist_ok=True)
     crops = [Crop(*row) for row in zip(found.ids, found.photos, found.persons, strict=True)]
@@ -86,7 +96,8 @@ def _write_page(folder: Path, report: config.Report, found: faces.Faces) -> Path
         Image.fromarray(pixels, "L").save(folder / "crops" / f"{crop.id}.png")
     skipped = _skipped(folder / "skipped", report, found)
     page = folder / "index.html"
-    html = _env().get_template(REVIEW_TEMPLATE).render(title=report.settings.title, crops=crops, skipped=skipped)
+    html = _env().get_template(REVIEW_TEMPLATE).render(site=site, title=report.settings.title, crops=crops,
+                                                       skipped=skipped, version=__version__)
     page.write_text(html, encoding="utf-8")
     return page
 
@@ -122,5 +133,9 @@ def _env() -> Environment:
     """A Jinja2 environment on the package's templates, set up as render's (autoescape, strict undefined)."""
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-    return Environment(loader=FileSystemLoader(Path(str(resources.files("facetrend.templates")))), autoescape=True,
-                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    return Environment(loader=FileSystemLoader(_templates()), autoescape=True, undefined=StrictUndefined,
+                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+
+
+def _templates() -> Path:
+    return Path(str(resources.files("facetrend.templates")))

@@ -1,22 +1,35 @@
-"""`facetrend new SLUG`: a new report folder with the documented defaults and a photos folder."""
+"""`facetrend new SLUG`: a new report folder with a short front matter and a photos folder.
+
+The front matter holds the settings people change (title, date, photos, featured, trends),
+each with its documentation from the schema as a comment; every other setting keeps its
+default and is listed by `facetrend settings`.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
 import json
+import re
 import textwrap
-import typing
 from pathlib import Path
 
-from .config import SLUG_RE, TRENDS_SLUG, ReportSettings
+from .config import PLACEHOLDER_STORY, SLUG_RE, TRENDS_SLUG, ReportSettings
 from .errors import UserError
 
-NARRATIVE = """\
-Write the story of this collection here, in Markdown: where the photos come
+SHOWN = ("title", "date", "photos", "featured", "trends")  # the settings the scaffold writes out
+
+NARRATIVE = f"""\
+{PLACEHOLDER_STORY}, in Markdown: where the photos come
 from, what you expected, and what surprised you. The generated sections (the
 data, the method, every unit, featured units, conclusions, technical notes)
-follow this text on the page.
+follow this text on the page. Until you replace this paragraph, every build
+warns that the report still has the placeholder story.
+"""
+
+HEAD = """\
+# The settings most reports change. Every other setting, with its default and its meaning:
+# run `facetrend settings` (the same list as docs/settings.md); add any of them below.
 """
 
 
@@ -29,25 +42,25 @@ def new_report(content: Path, slug: str, today: dt.date | None = None) -> Path:
     if (folder / "index.md").exists():
         raise UserError(f"{folder / 'index.md'} already exists. Fix: choose another name or edit that file.")
     (folder / "photos").mkdir(parents=True, exist_ok=True)
-    settings = ReportSettings(title=slug, date=(today or dt.date.today()).isoformat())
+    settings = ReportSettings(title=slug, date=report_date(slug, today or dt.date.today()).isoformat())
     (folder / "index.md").write_text(front_matter(settings) + NARRATIVE, encoding="utf-8")
     return folder / "index.md"
 
 
+def report_date(slug: str, today: dt.date) -> dt.date:
+    """The date a new report gets: today, or for a report named after another year, 1 January of that year."""
+    if not re.fullmatch(r"[0-9]{4}", slug) or int(slug) in (0, today.year):
+        return today
+    return dt.date(int(slug), 1, 1)
+
+
 def front_matter(settings: ReportSettings) -> str:
-    """Every setting with its value and its documentation as a comment, as YAML front matter."""
-    return "---\n# Every setting and its default: docs/settings.md\n" + _yaml(settings, "") + "---\n"
-
-
-def _yaml(obj, indent: str) -> str:
-    lines = []
-    hints = typing.get_type_hints(type(obj))
-    for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
-        for line in textwrap.wrap(f.metadata.get("doc", ""), 88 - len(indent)):
-            lines.append(f"{indent}# {line}\n")
-        if dataclasses.is_dataclass(hints[f.name]):
-            lines.append(f"{indent}{f.name}:\n" + _yaml(value, indent + "  "))
-        else:
-            lines.append(f"{indent}{f.name}: {json.dumps(value, ensure_ascii=False)}\n")
-    return "".join(lines)
+    """The SHOWN settings with their values, each after its documentation as a comment, as YAML front matter."""
+    fields = {f.name: f for f in dataclasses.fields(settings)}
+    lines = [HEAD]
+    for name in SHOWN:
+        lines.append("\n")
+        for line in textwrap.wrap(fields[name].metadata["doc"], 86):
+            lines.append(f"# {line}\n")
+        lines.append(f"{name}: {json.dumps(getattr(settings, name), ensure_ascii=False)}\n")
+    return "---\n" + "".join(lines) + "---\n"

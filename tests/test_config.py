@@ -1,3 +1,4 @@
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -120,3 +121,61 @@ def test_a_bare_yes_or_no_is_read_as_the_word(tmp_path: Path):
     assert config.find_reports(content, site)[0].settings.faces.crops == "yes"
     write_report(content, "r", "faces:\n  crops: no\n")
     assert config.find_reports(content, site)[0].settings.faces.crops == "no"
+
+
+@pytest.mark.parametrize(("front", "expected"), [("", True), ("trends: true\n", True), ("trends: no\n", False),
+                                                 ("trends: yes\n", True), ("trends: off\n", False)])
+def test_trends_says_whether_a_report_is_a_year_and_takes_a_bare_yes_or_no(tmp_path: Path, front: str,
+                                                                            expected: bool):
+    write_report(tmp_path, "r", front + "title: R\n")
+    assert config.load_report(tmp_path / "r", SiteSettings()).settings.trends is expected
+
+
+def test_a_trends_value_that_is_not_true_or_false_is_named(tmp_path: Path):
+    write_report(tmp_path, "r", "trends: sometimes\n")
+    with pytest.raises(UserError, match=r"index.md: setting `trends` is 'sometimes', not true or false\. Fix"):
+        config.load_report(tmp_path / "r", SiteSettings())
+    (tmp_path / "site.toml").write_text("[defaults]\ntrends = 'no'\n")
+    with pytest.raises(UserError, match="site.toml: setting `defaults.trends`"):
+        config.load_site(tmp_path)
+
+
+def test_trend_reports_are_the_years_in_order_of_date_then_name(tmp_path: Path):
+    for slug, front in [("a-demo", "date: 2020-01-01\ntrends: false"), ("b", "date: 2025-06-01"),
+                        ("a", "date: 2025-06-01"), ("old", "date: 2024-12-31"), ("late", "date: 2026-01-01")]:
+        write_report(tmp_path / "content", slug, front)
+    reports = config.find_reports(tmp_path / "content", SiteSettings())
+    assert [r.slug for r in reports] == ["a", "a-demo", "b", "late", "old"]  # find_reports: by folder name
+    assert [r.slug for r in config.trend_reports(reports)] == ["old", "a", "b", "late"]
+    assert config.trend_reports([r for r in reports if r.slug == "a-demo"]) == []
+    defaults = SiteSettings(defaults={"trends": False})
+    assert config.trend_reports(config.find_reports(tmp_path / "content", defaults)) == []
+
+
+def test_the_demo_is_not_a_year_of_the_trends():
+    content = REPO / "content"
+    demo = next(r for r in config.find_reports(content, config.load_site(content)) if r.slug == "demo")
+    assert demo.settings.trends is False and config.trend_reports([demo]) == []
+
+
+def test_a_report_with_the_placeholder_story_warns_naming_its_file(tmp_path: Path, caplog):
+    write_report(tmp_path, "r", "title: R\n", f"{config.PLACEHOLDER_STORY}, in Markdown.\n")
+    write_report(tmp_path, "mine", "title: Mine\n", "Our own story.\n")
+    with caplog.at_level("WARNING", logger="facetrend.config"):
+        config.load_report(tmp_path / "mine", SiteSettings())
+        assert caplog.records == []
+        config.load_report(tmp_path / "r", SiteSettings())
+    assert len(caplog.records) == 1
+    message = caplog.records[0].getMessage()
+    assert str(tmp_path / "r" / "index.md") in message and "placeholder" in message and "Fix" in message
+
+
+def test_the_optimiser_settings_name_the_optimiser_training_uses():
+    import inspect
+
+    from facetrend import train
+
+    assert "torch.optim.AdamW(" in inspect.getsource(train._optimizer)
+    docs = {f.name: f.metadata["doc"] for f in dataclasses.fields(config.ModelSettings)}
+    assert docs["lr"].startswith("AdamW learning rate") and "AdamW" in docs["weight_decay"]
+    assert "Adam learning rate" not in config.settings_reference().replace("AdamW learning rate", "")
