@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import logging
 import os
 import re
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import BUILTIN_PREFIX, Report
+from .config import BUILTIN_PREFIX, TEXT_MAX_CHARS, TEXT_REFUSED, Report
 from .errors import UserError
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ class Skipped:
 
     path: str
     reason: str
+    named: bool = True  # False: a file that is not a photo, whose name collect() withholds (NAME_WITHHELD)
 
 
 @dataclass(frozen=True)
@@ -46,15 +48,51 @@ class Photo:
 
         A build asks for it more than once (the build's stamp, the faces stage,
         the trends page); the file is read once while its size and mtime stay.
+        This Photo keeps the first hash it gives (it travels with it to the crop
+        workers), and ``read`` hands out only bytes with that hash.
         """
         if self.pixels is not None:
             return hashlib.sha256(self.pixels.tobytes() + repr(self.pixels.shape).encode()).hexdigest()
+        known = self.__dict__.get("_digest")
+        if known is None:
+            known = _hash_file(self.path)
+            object.__setattr__(self, "_digest", known)  # frozen: the one field set after creation
+        return known
+
+    def read(self) -> bytes:
+        """The photo file's bytes, for decoding: the bytes its content hash is of, or PhotoChanged.
+
+        A photo replaced while the build runs would otherwise be cropped from the
+        new file and cached, and published, under the old file's hash.
+        """
         assert self.path is not None
-        stat = self.path.stat()
-        key = (str(self.path), stat.st_size, stat.st_mtime_ns)
+        data = self.path.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        known = self.__dict__.setdefault("_digest", digest)
+        if known != digest:
+            raise PhotoChanged()
+        return data
+
+
+class PhotoChanged(OSError):
+    """The photo's bytes are no longer those its content hash was taken of: it changed during the build."""
+
+    def __init__(self) -> None:
+        super().__init__(0, PHOTO_CHANGED)
+
+
+PHOTO_CHANGED = "it changed while the build was running; build again to use it"
+
+
+def _hash_file(path: Path | None) -> str:
+    """The content hash of a file, once per process while its size and mtime stay (taken from the open file)."""
+    assert path is not None
+    with path.open("rb") as file:
+        stat = os.fstat(file.fileno())
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
         if key not in _HASHES:
-            _HASHES[key] = hashlib.sha256(self.path.read_bytes()).hexdigest()
-        return _HASHES[key]
+            _HASHES[key] = hashlib.file_digest(file, "sha256").hexdigest()
+    return _HASHES[key]
 
 
 _HASHES: dict[tuple[str, int, int], str] = {}  # (path, size, mtime) -> content hash, for this process
@@ -69,10 +107,26 @@ class Collection:
 
 
 def collect(report: Report) -> Collection:
-    """Every photo of the report, sorted, plus the files that are not photos, minus the excluded."""
+    """Every photo of the report, sorted, plus the files that are not photos (unnamed), minus the excluded."""
     found = _photos(report)
     people = read_people(report)
-    return _exclude(Collection(found.photos, found.skipped, people), report)
+    return _unnamed(_exclude(Collection(found.photos, found.skipped, people), report))
+
+
+NAME_WITHHELD = ""  # the path of a skipped file whose name is not a photo's: it is never published
+
+
+def _unnamed(found: Collection) -> Collection:
+    """The collection with the names of skipped files that are not photos withheld (report.json lists the
+    skipped files): a photos folder may hold anything, and a file's name can say more than its owner meant."""
+    skipped = []
+    for item in found.skipped:
+        if item.named:
+            skipped.append(item)
+        else:
+            log.info("skipped %s: %s (its name is not published)", item.path, item.reason)
+            skipped.append(Skipped(NAME_WITHHELD, item.reason))
+    return Collection(found.photos, skipped, found.people, found.excluded)
 
 
 def _exclude(found: Collection, report: Report) -> Collection:
@@ -98,6 +152,14 @@ def photos_root(report: Report) -> Path:
                         f"resolved ({exc}). Fix: replace the link loop with a real folder of photos.") from None
 
 
+def photo_folders(content: Path) -> list[Path]:
+    """Every report's photos folder, resolved: the output check refuses a site inside one (or holding one)."""
+    from .config import find_reports, load_site
+
+    return [photos_root(r) for r in find_reports(content, load_site(content))
+            if not r.settings.photos.startswith(BUILTIN_PREFIX)]
+
+
 def _photos(report: Report) -> Collection:
     spec = report.settings.photos
     if spec.startswith(BUILTIN_PREFIX):
@@ -118,12 +180,14 @@ def _folder(root: Path) -> Collection:
     photos, skipped = [], []
     for path, rel in _walk(root):
         name = display_path(rel)
+        # a name is published only when it is a photo's or a folder's (a person's); a link to a folder is one
+        named = path.suffix.lower() in IMAGE_EXTENSIONS or (path.is_symlink() and path.is_dir())
         if path.is_symlink():
-            skipped.append(Skipped(name, "symbolic link (not followed)"))
+            skipped.append(Skipped(name, "symbolic link (not followed)", named))
         elif not path.is_file():  # a FIFO would hang the read, a device never end it
-            skipped.append(Skipped(name, "not a regular file (a pipe, socket or device): not read"))
-        elif path.suffix.lower() not in IMAGE_EXTENSIONS:
-            skipped.append(Skipped(name, "not a photo (unsupported file type)"))
+            skipped.append(Skipped(name, "not a regular file (a pipe, socket or device): not read", named))
+        elif not named:
+            skipped.append(Skipped(name, "not a photo (unsupported file type); its name is not published", False))
         else:
             person = display_path(rel.parts[0]) if len(rel.parts) > 1 else None
             photos.append(Photo(name, person, path=path))
@@ -198,19 +262,89 @@ def photo_urls(report: Report) -> list[tuple[str, str]]:
             for url in (row.get("photo_url") or "").split() if url]
 
 
+PEOPLE_MAX_BYTES = 10_000_000  # people.csv: 10,000 people with long profiles; read no further
+
+
 def _people_rows(report: Report) -> list[dict[str, str]]:
+    """people.csv's rows (those naming a person), stripped; refused (UserError) when too large, not CSV, or
+    holding a control character or an overlong field; ragged rows and an unclosed quote are warned about."""
     path = report.folder / PEOPLE_CSV
-    if not path.is_file():
+    if not path.is_file():  # missing; a FIFO or device is never opened (it would block or never end)
         return []
+    text = _people_text(path)
+    controls = TEXT_REFUSED.search(text) is not None  # fields are searched one by one only to say where
     try:
-        with path.open(encoding="utf-8-sig", newline="") as f:
-            reader = csv.DictReader(f)
-            if "person" not in (reader.fieldnames or []):
-                raise UserError(f"{path}: has no `person` column. Fix: make the first line a header such as "
-                                "person,name,university,photo_url (person = the photo folder's name).")
-            return [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in reader if row.get("person")]
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise UserError(f"{path}: cannot be read as CSV ({exc}). Fix: save it as UTF-8 CSV.") from None
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        header = reader.fieldnames or []
+        if "person" not in [h.strip() for h in header]:
+            raise UserError(f"{path}: has no `person` column. Fix: make the first line a header such as "
+                            "person,name,university,photo_url (person = the photo folder's name).")
+        _check_fields(path, 1, [(h, h) for h in header], controls)
+        rows, ragged = [], []
+        for row in reader:
+            if _check_row(path, reader.line_num, row, controls):
+                ragged.append(reader.line_num)
+            clean = {k.strip(): (v or "").strip() for k, v in row.items() if k}
+            if clean.get("person"):
+                rows.append(clean)
+    except csv.Error as exc:
+        raise UserError(f"{path}: cannot be read as CSV ({str(exc)[:200]}). Fix: save it as UTF-8 CSV.") from None
+    if ragged:
+        log.warning("%s: %d row(s) have more or fewer fields than the header (%d), first at line(s) %s: extra "
+                    "fields are dropped, missing ones left empty", path, len(ragged), len(header),
+                    ", ".join(map(str, ragged[:3])))
+    _warn_unclosed_quote(path, text)
+    return rows
+
+
+def _people_text(path: Path) -> str:
+    try:
+        with path.open("rb") as file:
+            data = file.read(PEOPLE_MAX_BYTES + 1)
+    except OSError as exc:
+        raise UserError(f"{path}: cannot be read ({exc.strerror or exc}). Fix: check its permissions.") from None
+    if len(data) > PEOPLE_MAX_BYTES:
+        raise UserError(f"{path}: is larger than {PEOPLE_MAX_BYTES:,} bytes. Fix: keep one row per person, "
+                        "with short profile fields.")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: is not UTF-8 (byte {exc.start}). Fix: save it as UTF-8 CSV.") from None
+
+
+def _check_row(path: Path, line: int, row: dict, controls: bool) -> bool:
+    """Refuse what would break the pages and the feed (control characters) or bloat them (huge fields); True
+    when the row has more fields than the header (csv puts them under None) or fewer (their values are None)."""
+    values = [(k, v) for k, v in row.items() if k is not None and v]
+    _check_fields(path, line, values, controls)
+    return None in row or any(v is None for v in row.values())
+
+
+def _check_fields(path: Path, line: int, fields: list[tuple[str, str]], controls: bool) -> None:
+    for column, value in fields:
+        bad = TEXT_REFUSED.search(value) if controls else None
+        if bad:
+            raise UserError(f"{path}: line {line}, column `{_short(column)}` holds a control character "
+                            f"(U+{ord(bad.group()):04X}). Fix: remove it: control characters would break "
+                            "feed.xml and the pages.")
+        if len(value) > TEXT_MAX_CHARS and column.strip() != "photo_url":
+            raise UserError(f"{path}: line {line}, column `{_short(column)}` is {len(value):,} characters "
+                            f"long; at most {TEXT_MAX_CHARS:,} are published. Fix: shorten it.")
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 40 else text[:40] + "..."
+
+
+def _warn_unclosed_quote(path: Path, text: str) -> None:
+    """A quote never closed makes the rest of the file one field (the csv module reads on to the end)."""
+    try:
+        for _ in csv.reader(io.StringIO(text, newline=""), strict=True):
+            pass
+    except csv.Error as exc:
+        if "unexpected end of data" in str(exc):
+            log.warning("%s: a quote (\") is never closed: everything after it became one field. Fix: close "
+                        "the quote or remove it.", path)
 
 
 def _builtin(name: str) -> Collection:

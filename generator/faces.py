@@ -33,7 +33,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import cache
-from .collect import Collection, Photo, Skipped, collect
+from .collect import PHOTO_CHANGED, Collection, Photo, Skipped, collect
 from .config import FaceSettings, Report
 from .decode import Unreadable, decode
 from .detect import Detector, Face
@@ -129,7 +129,8 @@ def find_faces(collection: Collection, settings: FaceSettings, cache_dir: Path, 
     yunet = str((model_dir or Path(".")) / settings.yunet_model) if settings.yunet_model else ""
     for (_, digest), entry in zip(misses, _crop_all([p for p, _ in misses], settings, jobs, yunet, thumbnails),
                                   strict=True):
-        store.put(store.key(digest), partial(_dump_entry, entry))
+        if PHOTO_CHANGED not in entry.reason:  # not this hash's outcome: the next build crops the new file
+            store.put(store.key(digest), partial(_dump_entry, entry))
         entries[digest] = entry
     kept, near = _drop_near_duplicates(unique, entries, settings.near_duplicate_bits)
     faces = _assemble(kept, entries, exclude)
@@ -377,8 +378,9 @@ def _cut_face(image: np.ndarray, face: Face, settings: FaceSettings) -> tuple[np
 
 
 def _read(photo: Photo) -> bytes:
-    assert photo.path is not None
-    return photo.path.read_bytes()
+    """The bytes to decode: those the photo's content hash is of (PhotoChanged, an OSError, when the file was
+    replaced since), so a crop is never cached or published under another photo's hash."""
+    return photo.read()
 
 
 # ---------------------------------------------------------------- cache

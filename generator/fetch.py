@@ -4,8 +4,10 @@ Each URL is downloaded once: a JSON state file remembers its ETag, Last-Modified
 ask the server with a conditional GET. robots.txt is obeyed, each host is paced (default 1 request/s, the
 robots.txt request included), 429/5xx/connection errors are retried with exponential backoff (Retry-After
 honoured), bodies are streamed under a size cap and must be images, and no person name or URL can place a
-file outside the photos folder. Redirects are followed here, hop by hop, so that every hop is paced and
-checked against robots.txt too.
+file outside the photos folder. Each download has an overall deadline (``FetchSettings.deadline``), so a
+server that trickles a byte every few seconds (each read under the timeout) cannot hold the run forever;
+a partial download's hidden ``.part`` file is removed, and one left by a killed run is removed by the next.
+Redirects are followed here, hop by hop, so that every hop is paced and checked against robots.txt too.
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ import hashlib
 import logging
 import os
 import re
+import signal
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -42,6 +47,7 @@ CHUNK = 64 * 1024
 HEAD = 32  # bytes kept from the start of a body to recognise the image type
 ACCEPT = "image/jpeg, image/png, image/webp, image/*;q=0.8"
 NAME_PATTERN = re.compile(r"[0-9a-f]{16}\.[a-z]{3,4}")  # the only file names this module writes
+PART_PREFIX, PART_SUFFIX = ".fetch-", ".part"  # a download in progress: hidden, so collect never reads it
 NOT_IMAGE_MAJOR = frozenset({"text", "audio", "video", "font", "multipart", "model", "message"})
 NOT_IMAGE_APP = re.compile(r"application/(.*\+)?(json|xml|html|javascript|ecmascript|pdf|zip|gzip|x-tar|x-sh)")
 MAGIC = (
@@ -65,10 +71,11 @@ class FetchSettings:
     backoff: float = 1.0  # first backoff in seconds (doubles each retry; Retry-After wins; capped at 60 s)
     user_agent: str = f"facetrend/{__version__} (+https://github.com/facetrend/facetrend)"
     max_redirects: int = 5
+    deadline: float = 300.0  # seconds for one URL, all of it: robots.txt, redirects, retries, the body
 
     def __post_init__(self) -> None:
-        if not (self.rate > 0 and self.timeout > 0 and self.max_bytes > 0):
-            raise ValueError("FetchSettings: rate, timeout and max_bytes must be positive")
+        if not (self.rate > 0 and self.timeout > 0 and self.max_bytes > 0 and self.deadline > 0):
+            raise ValueError("FetchSettings: rate, timeout, max_bytes and deadline must be positive")
         if min(self.retries, self.max_redirects) < 0 or self.backoff < 0:
             raise ValueError("FetchSettings: retries, max_redirects and backoff must not be negative")
 
@@ -111,6 +118,7 @@ def fetch_photos(entries: list[tuple[str, str]], photos_dir: Path, state_file: P
                  sleep: Callable[[float], None] = time.sleep) -> list[Fetched]:
     """Download each (person, url) into photos_dir/<safe person>/<name>; never twice."""
     photos_dir.mkdir(parents=True, exist_ok=True)
+    _remove_stale_parts(photos_dir, settings)
     run = _Run(settings, session or requests.Session(), clock, sleep, photos_dir.resolve(), load_state(state_file))
     try:
         results = _fetch_all(entries, run)
@@ -151,7 +159,8 @@ def _fetch_one(person: str, url: str, run: _Run) -> Fetched:
     folder = safe_person(person)
     cached = _cached(url, folder, run)
     try:
-        result = _download(person, url, folder, cached, run)
+        with _deadline(run.settings.deadline):
+            result = _download(person, url, folder, cached, run)
     except _Skip as skip:
         result = Fetched(url, person, cached, "skipped", str(skip))
     except requests.RequestException as error:
@@ -175,6 +184,50 @@ def _download(person: str, url: str, folder: str, cached: str | None, run: _Run)
         rel, sha256 = _save(response, folder, url, run)
     _remember(url, rel, sha256, response, run)
     return Fetched(url, person, rel, "downloaded")
+
+
+@contextmanager
+def _deadline(seconds: float) -> Iterator[None]:
+    """Stop the block with _Skip after ``seconds`` of wall time, even inside a blocked read.
+
+    A read timeout bounds each read, not a download: a server sending a byte every few seconds (headers or
+    body) passes every read. On the main thread a SIGALRM timer interrupts the read wherever it is; elsewhere
+    (no signals there) the body loop checks the time between reads (``_copy``).
+    """
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise _Skip(_late(seconds))
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    start = time.monotonic()
+    outer, _ = signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if outer:  # someone else's timer was running (a test runner's timeout): give it its remaining time
+            signal.setitimer(signal.ITIMER_REAL, max(0.001, outer - (time.monotonic() - start)))
+
+
+def _late(seconds: float) -> str:
+    return f"took longer than {seconds:g} s, the deadline for one download (the server sends too slowly)"
+
+
+def _remove_stale_parts(photos_dir: Path, settings: FetchSettings) -> None:
+    """Remove the .part files of downloads a killed run left; ones younger than a download may take are kept
+    (another fetch may be writing them)."""
+    oldest = time.time() - settings.deadline - settings.timeout
+    for path in photos_dir.glob(f"{PART_PREFIX}*{PART_SUFFIX}"):
+        try:
+            if path.is_file() and not path.is_symlink() and path.stat().st_mtime < oldest:
+                path.unlink()
+                log.info("removed %s, left by an interrupted fetch", path.name)
+        except OSError as error:
+            log.warning("could not remove %s (%s)", path.name, error)
 
 
 # --- names and paths ---------------------------------------------------------------------------------------
@@ -394,10 +447,10 @@ def image_type(head: bytes) -> str | None:
 def _save(response: requests.Response, folder: str, url: str, run: _Run) -> tuple[str, str]:
     """Stream the body to a hidden temp file, check it, rename it to <folder>/<hash><ext>: (rel path, sha256)."""
     digest = hashlib.sha256()
-    fd, tmp = tempfile.mkstemp(prefix=".fetch-", suffix=".part", dir=run.photos_dir)
+    fd, tmp = tempfile.mkstemp(prefix=PART_PREFIX, suffix=PART_SUFFIX, dir=run.photos_dir)
     try:
         with os.fdopen(fd, "wb") as out:
-            ext = image_type(_copy(response, out, digest, run.settings.max_bytes))
+            ext = image_type(_copy(response, out, digest, run.settings))
         if ext is None:
             raise _Skip("not an image (the bytes are not JPEG, PNG, GIF, WebP, BMP, TIFF or PGM/PPM)")
         rel = f"{folder}/{url_name(url)}{ext}"
@@ -411,13 +464,16 @@ def _save(response: requests.Response, folder: str, url: str, run: _Run) -> tupl
     return rel, digest.hexdigest()
 
 
-def _copy(response: requests.Response, out: IO[bytes], digest: Any, cap: int) -> bytes:
-    """Copy the body to out, hashing it; stop as soon as it passes cap. Returns its first HEAD bytes."""
-    head, total = b"", 0
+def _copy(response: requests.Response, out: IO[bytes], digest: Any, settings: FetchSettings) -> bytes:
+    """Copy the body to out, hashing it; stop as soon as it passes the size cap or the deadline (checked
+    between reads, for when no timer can interrupt one). Returns its first HEAD bytes."""
+    head, total, cap, ends = b"", 0, settings.max_bytes, time.monotonic() + settings.deadline
     for chunk in response.iter_content(CHUNK):
         total += len(chunk)
         if total > cap:
             raise _Skip(f"larger than {_size(cap)}")
+        if time.monotonic() > ends:
+            raise _Skip(_late(settings.deadline))
         head += chunk[: HEAD - len(head)]
         digest.update(chunk)
         out.write(chunk)

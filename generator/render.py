@@ -238,12 +238,15 @@ def build_date() -> str:
 GENERATOR_MARK = '<meta name="generator" content="facetrend'
 
 
-def check_output(out: Path, keep: list[Path]) -> None:
+def check_output(out: Path, keep: list[Path], photos: list[Path] = ()) -> None:
     """Refuse an output folder whose replacement would destroy anything but an older site.
 
-    ``out`` may be missing, empty, or a site facetrend built (its index.html
-    carries the generator mark); it may not be, or hold, any of ``keep`` (the
-    content folder, the cache, the current folder).
+    ``out`` may be missing, empty, or a site facetrend built: every file in it is
+    one the last build recorded writing (SITE_RECORD), or is kept (dotfiles and
+    CNAME at its top: a gh-pages worktree's .git, .nojekyll). It may not be, or
+    hold, any of ``keep`` (the content folder, the cache, the current folder), nor
+    be, hold or lie inside a report's ``photos`` folder (later builds would train
+    on the site's own pictures).
     """
     out = out.resolve()
     for path in keep:
@@ -251,36 +254,53 @@ def check_output(out: Path, keep: list[Path]) -> None:
         if path == out or out in path.parents:
             raise UserError(f"--out {out}: the build replaces this folder, which holds {path}. "
                             "Fix: choose an output folder of its own, such as site/.")
+    for folder in photos:
+        folder = folder.resolve()
+        if folder == out or folder in out.parents or out in folder.parents:
+            raise UserError(f"--out {out}: this is, holds or lies inside the photos folder {folder}, so later "
+                            "builds would train on the site's own pictures (or the build would delete the "
+                            "photos). Fix: choose an output folder outside the photos, such as site/.")
     if not out.exists():
         return
     if not out.is_dir():
         raise UserError(f"--out {out}: this is a file, not a folder. Fix: choose another --out.")
-    index = out / "index.html"
-    is_site = index.is_file() and GENERATOR_MARK in index.read_text(encoding="utf-8", errors="replace")
-    if not is_site and any(out.iterdir()):
-        raise UserError(f"--out {out}: this folder is not empty and is not a site facetrend built; the build "
-                        "would replace it. Fix: choose an empty or new folder, or delete it yourself.")
+    try:
+        foreign = sorted(set(_site_listing(out)) - _site_record(out))
+    except OSError as exc:
+        raise UserError(f"--out {out}: cannot be read ({exc.strerror or exc}), so the build cannot tell what it "
+                        "would delete. Fix: choose another --out, or fix its permissions.") from None
+    if foreign:
+        shown = ", ".join(repr(name)[1:-1][:80] for name in foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+        raise UserError(f"--out {out}: this folder holds {len(foreign)} file(s) no facetrend build wrote there "
+                        f"({shown}); the build replaces the folder and would delete them. Fix: move them out, "
+                        "or choose an empty or new folder (dotfiles and CNAME at its top are kept; a site made "
+                        "before facetrend recorded its files must be deleted once).")
 
 
 def unchanged(files: dict[str, bytes], out: Path, carry: list[str]) -> bool:
-    """True when ``out`` already holds exactly ``files`` plus the ``carry`` folders."""
+    """True when ``out`` already holds exactly ``files`` plus the ``carry`` folders, and records them."""
     if not out.is_dir():
         return False
-    present = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
-    present = {p for p in present if p.split("/", 1)[0] not in carry}
-    return present == set(files) and all((out / rel).read_bytes() == data for rel, data in files.items())
+    listing = _site_listing(out)
+    present = {p for p in listing if p.split("/", 1)[0] not in carry}
+    return present == set(files) and _site_record(out) == set(listing) and \
+        all((out / rel).read_bytes() == data for rel, data in files.items())
 
 
 def write_site(files: dict[str, bytes], out: Path, carry: list[str]) -> None:
-    """Write ``files`` as the new site, keeping the ``carry`` report folders of the old one.
+    """Write ``files`` as the new site, keeping the ``carry`` report folders of the old one, and its dotfiles
+    and CNAME.
 
     The new tree is written beside ``out`` and swapped in with renames, so
-    ``out`` holds either the old site or the complete new one.
+    ``out`` holds either the old site or the complete new one; what an earlier
+    build killed mid-swap left beside it is first restored or removed
+    (``_recover``). The new tree records its files (SITE_RECORD).
     """
     out = out.resolve()
     tmp = None
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
+        _recover(out)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-new-", dir=out.parent))
         for rel, data in sorted(files.items()):
             path = tmp / rel
@@ -288,6 +308,8 @@ def write_site(files: dict[str, bytes], out: Path, carry: list[str]) -> None:
             path.write_bytes(data)
         for slug in carry:
             shutil.copytree(out / slug, tmp / slug, symlinks=True)  # a link planted there stays a link
+        record = json.dumps({"files": _site_listing(tmp)}, indent=0) + "\n"
+        (tmp / SITE_RECORD).write_text(record, encoding="utf-8")
         _swap(tmp, out)
     except OSError as exc:
         raise UserError(f"could not write the site to {out} ({exc.strerror or exc}). The previous site is "
@@ -298,15 +320,95 @@ def write_site(files: dict[str, bytes], out: Path, carry: list[str]) -> None:
 
 
 def _swap(new: Path, out: Path) -> None:
-    old = None
-    if out.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}-old-", dir=out.parent))
-        old.rmdir()
-        out.rename(old)
+    """Put ``new`` in place of ``out``, moving ``out``'s kept entries (dotfiles, CNAME) into it; on any failure
+    everything is put back as it was. Renames only, so a kill leaves what ``_recover`` can mend."""
     new.chmod(0o755)
-    new.rename(out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    if not out.exists():
+        new.rename(out)
+        return
+    moved: list[str] = []
+    old = out.parent / f".{out.name}-old-{new.name[-SUFFIX_LENGTH:]}"  # new is .<name>-new-XXXXXXXX
+    try:
+        for name in _kept_names(out):
+            (out / name).rename(new / name)
+            moved.append(name)
+        out.rename(old)
+        new.rename(out)
+    except BaseException:
+        if old.exists() and not out.exists():
+            old.rename(out)
+        for name in moved:
+            (new / name).rename(out / name)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+SITE_RECORD = ".facetrend-files.json"  # in the site: every file the build wrote there, so the next may replace it
+KEPT_FILES = frozenset({"CNAME"})  # and every dotfile at the site's top: a new site keeps them
+SUFFIX_LENGTH = 8  # the random part of tempfile.mkdtemp's names
+SUFFIX_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+def _kept_names(site: Path) -> list[str]:
+    """The entries at a site's top that a new site keeps: dotfiles and dot-folders (.git, .nojekyll), CNAME."""
+    return sorted(p.name for p in site.iterdir()
+                  if (p.name.startswith(".") and p.name != SITE_RECORD) or p.name in KEPT_FILES)
+
+
+def _site_listing(site: Path) -> list[str]:
+    """Every entry of a site that is not a folder (files, links, anything else), relative, sorted; links are not
+    followed and the kept entries (and the record) are left out."""
+    found, kept = [], set(_kept_names(site)) | {SITE_RECORD}
+    for folder, dirs, names in os.walk(site, onerror=_raise, followlinks=False):
+        base = Path(folder)
+        if base == site:
+            dirs[:] = [d for d in dirs if d not in kept]
+            names = [n for n in names if n not in kept]
+        found += [(base / d).relative_to(site).as_posix() for d in dirs if (base / d).is_symlink()]
+        found += [(base / n).relative_to(site).as_posix() for n in names]
+    return sorted(found)
+
+
+def _raise(error: OSError) -> None:
+    raise error
+
+
+def _site_record(site: Path) -> set[str]:
+    """The files the build that wrote ``site`` recorded; empty when there is no readable record."""
+    try:
+        files = json.loads((site / SITE_RECORD).read_text(encoding="utf-8"))["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
+    return {f for f in files if isinstance(f, str)} if isinstance(files, list) else set()
+
+
+def _leftovers(out: Path) -> list[Path]:
+    """The temporary trees a killed build left beside ``out`` (.<name>-new-XXXXXXXX, .<name>-old-XXXXXXXX)."""
+    found = []
+    for kind in ("new", "old"):
+        prefix = f".{out.name}-{kind}-"
+        found += [p for p in out.parent.glob(f"{prefix}*") if len(p.name) == len(prefix) + SUFFIX_LENGTH
+                  and set(p.name[len(prefix):]) <= SUFFIX_CHARS and p.is_dir() and not p.is_symlink()]
+    return found
+
+
+def _recover(out: Path) -> None:
+    """Mend what a build killed while writing or swapping left: a site that was moved aside comes back (a kill
+    between the swap's renames left no ``out``), kept entries moved into the new tree go back to it, and the
+    temporary trees are removed."""
+    leftovers = _leftovers(out)
+    olds = [p for p in leftovers if "-old-" in p.name]
+    if not out.exists() and olds:
+        olds[0].rename(out)
+        log.warning("%s was restored from %s, left by a build that was killed", out, olds[0].name)
+    for tree in leftovers:
+        if tree.exists() and out.is_dir():
+            for name in _kept_names(tree):
+                if not (out / name).exists() and not (out / name).is_symlink():
+                    (tree / name).rename(out / name)
+        if tree.exists():
+            shutil.rmtree(tree, ignore_errors=True)
+            log.info("removed %s, left by a build that was killed", tree.name)
 
 
 def percent(share: float, digits: int = 0, sign: bool = False) -> str:

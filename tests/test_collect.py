@@ -24,7 +24,8 @@ def test_folders_give_people_sorted_and_other_files_are_listed(tmp_path: Path):
     found = collect.collect(_report(tmp_path))
     assert [(p.source, p.person) for p in found.photos] == [
         ("bob/2019/b.PNG", "bob"), ("bob/a.pgm", "bob"), ("loose.jpg", None), ("山田花子/a.jpg", "山田花子")]
-    assert [(s.path, s.reason) for s in found.skipped] == [("notes.txt", "not a photo (unsupported file type)")]
+    assert [(s.path, s.reason) for s in found.skipped] == [
+        ("", "not a photo (unsupported file type); its name is not published")]  # notes.txt
     assert all(not Path(p.source).is_absolute() for p in found.photos)
 
 

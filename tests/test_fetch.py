@@ -34,6 +34,8 @@ class Reply:
     headers: dict[str, str] = field(default_factory=lambda: {"Content-Type": "image/png"})
     length: bool = True  # send a Content-Length header
     delay: float = 0.0  # real seconds to wait before answering
+    trickle: float = 0.0  # real seconds between bytes: the whole answer, or only the body with trickle_body
+    trickle_body: bool = False
 
 
 @dataclass
@@ -90,6 +92,8 @@ def _handler(server: Server) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             reply = server.reply(self.path, dict(self.headers))
             time.sleep(reply.delay)
+            if reply.trickle:
+                return self._trickle(reply)
             try:
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
@@ -100,6 +104,20 @@ def _handler(server: Server) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(reply.body)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client stopped reading, as it should for an oversize body
+
+        def _trickle(self, reply: Reply) -> None:
+            head = (f"HTTP/1.1 {reply.status} OK\r\nContent-Length: {len(reply.body)}\r\n"
+                    + "".join(f"{k}: {v}\r\n" for k, v in reply.headers.items()) + "\r\n").encode()
+            slow = reply.body if reply.trickle_body else head + reply.body
+            try:
+                if reply.trickle_body:
+                    self.wfile.write(head)
+                for i in range(len(slow)):
+                    self.wfile.write(slow[i:i + 1])
+                    self.wfile.flush()
+                    time.sleep(reply.trickle)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up, as it should
 
         def log_message(self, *args: object) -> None:
             pass
@@ -281,6 +299,32 @@ def test_connection_refused_is_retried_then_skipped(tmp_path: Path) -> None:
                             FetchSettings(retries=1, backoff=0.25, timeout=2.0), local_session(), clock, clock.sleep)
     assert result.status == "skipped" and "robots.txt unreachable" in result.reason
     assert "connection failed after 2 attempts" in result.reason and 0.25 in clock.sleeps
+
+
+@pytest.mark.parametrize("body_only", [False, True], ids=["headers-and-body", "body"])
+def test_a_trickling_server_meets_the_deadline(server: Server, tmp_path: Path, body_only: bool) -> None:
+    """A byte every 0.05 s passes every 2 s read timeout, and would take 5 s or more: the deadline ends it."""
+    server.routes["/drip.png"] = [Reply(body=PNG + bytes(60), trickle=0.05, trickle_body=body_only)]
+    start = time.monotonic()
+    [result] = fetch(server, tmp_path, [("t", server.url("/drip.png"))], retries=0, timeout=2.0, deadline=1.0)
+    assert time.monotonic() - start < 3.0
+    assert result.status == "skipped" and result.reason.startswith("took longer than 1 s, the deadline")
+    assert list((tmp_path / "photos").rglob("*")) == []  # no .part file left
+    assert json.loads((tmp_path / "state.json").read_text(encoding="utf-8")) == {}
+
+
+def test_a_part_file_left_by_a_killed_fetch_is_removed(server: Server, tmp_path: Path) -> None:
+    import os
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    stale, live = photos / ".fetch-old123.part", photos / ".fetch-now456.part"
+    stale.write_bytes(b"half a photo")
+    live.write_bytes(b"another fetch is writing this")
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+    server.routes["/f.png"] = [Reply()]
+    fetch(server, tmp_path, [("f", server.url("/f.png"))])
+    assert not stale.exists() and live.exists()
 
 
 def test_read_timeout(server: Server, tmp_path: Path) -> None:

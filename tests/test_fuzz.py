@@ -1,7 +1,9 @@
-"""Fuzz and property tests of what comes from users (issue 15): photo bytes, front matter, site.toml, Markdown.
+"""Fuzz and property tests of what comes from users (issue 15): photo bytes, front matter, site.toml, Markdown,
+people.csv.
 
 The contract: whatever the bytes, the photo decoder returns grey pixels or raises Unreadable; loading
-settings returns them or raises UserError naming the file and the fix; an accepted narrative renders.
+settings or people.csv returns them or raises UserError naming the file and the fix; an accepted narrative
+renders; an accepted people.csv gives only safe folder names and publishable text.
 Never any other exception, and each case within a time and memory bound (``within``), so a new crash
 or hang is found here, not by a user.
 
@@ -288,3 +290,62 @@ def test_any_narrative_is_refused_or_renders_within_bounds(body: str):
 ])
 def test_the_worst_accepted_narratives_render_in_time(body: str):
     within(lambda: _load_and_render(body))
+
+
+# ---------------------------------------------------------------- people.csv
+
+
+PEOPLE_SEED = ('person,name,university,photo_url\n'
+               'ann,Ann Lee,"Uni, North",https://example.org/a.jpg https://example.org/b.jpg\n'
+               '"b\'o/b",Bo,"two\nlines",\n'
+               '山田,山田花子,東大,\n')
+CSV_PIECES = [",", '"', '""', "\n", "\r\n", "\r", " ", "\t", "person", "name", "photo_url", "a", "é", "/", "..",
+              ".", "\x00", "\x1b", "\x7f", "\x85", "\ufeff", "\u2028", "\ud800", "\uffff", "x" * 1001]
+
+
+@st.composite
+def people_csvs(draw) -> bytes:
+    """people.csv files: a valid one mutated byte by byte, or one pieced together from CSV's hard parts."""
+    if draw(st.booleans()):
+        return draw(mutated(PEOPLE_SEED.encode()))
+    pieces = draw(st.lists(st.sampled_from(CSV_PIECES), max_size=60))
+    text = draw(st.sampled_from(["person,name\n", "person,name,photo_url\n", "name\n", ""])) + "".join(pieces)
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _people_or_user_error(data: bytes) -> None:
+    from facetrend import collect
+
+    folder = Path(tempfile.mkdtemp(dir=_SCRATCH))
+    (folder / "people.csv").write_bytes(data)
+    report = config.Report("r", folder, folder / "index.md", config.ReportSettings(), "")
+    try:
+        people, urls = collect.read_people(report), collect.photo_urls(report)
+    except UserError as exc:
+        message = str(exc)
+        assert str(folder / "people.csv") in message and "Fix" in message, message
+        assert len(message) <= MESSAGE_MAX
+        event("UserError")
+        return
+    event("read" if people else "empty")
+    for person, profile in people.items():
+        assert person == collect.safe_person(person) and "/" not in person and not person.startswith(".")
+        for text in [person, *profile, *profile.values()]:
+            assert not config.TEXT_REFUSED.search(text) and len(text) <= config.TEXT_MAX_CHARS, repr(text)
+    assert all(isinstance(url, str) and url for _, url in urls)
+
+
+@FUZZ
+@given(data=people_csvs())
+def test_any_people_csv_is_read_or_refused_within_bounds(data: bytes):
+    within(lambda: _people_or_user_error(data), seconds=5.0, memory=128 * 2**20)
+
+
+@pytest.mark.parametrize("data", [
+    pytest.param(b"person,name\n" + b"p,\"" + b"x" * 200_000 + b"\"\n", id="one-huge-field"),
+    pytest.param(b"person,name\n" + b"p,n\n" * 100_000, id="100000-rows"),
+    pytest.param(b"person,name\n" + b'p,"never closed' + b"\nq,x" * 10_000, id="unclosed-quote"),
+    pytest.param(b"person," + b"c," * 50_000 + b"\n", id="50000-columns"),
+])
+def test_the_worst_people_csvs_are_read_or_refused_in_time(data: bytes):
+    within(lambda: _people_or_user_error(data), seconds=5.0, memory=256 * 2**20)

@@ -330,3 +330,353 @@ def test_a_photos_folder_that_links_to_itself_is_exit_2(tmp_path: Path, capsys):
                  "--cache", str(tmp_path / "cache")]) == 2
     err = capsys.readouterr().err
     assert "`photos`" in err and "Fix:" in err and "Traceback" not in err
+
+
+# ---------------------------------------------------------------- 7. a photo replaced while the build runs
+
+
+def _png(value: int, size: int = 24) -> bytes:
+    rng = np.random.default_rng(value)
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (size, size), dtype=np.uint8), "L").save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _replaced_after_hashing(monkeypatch, path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` right after the faces stage first hashes it (as another program might)."""
+    from facetrend import collect
+
+    original = collect.Photo.content_hash
+
+    def hash_then_replace(photo):
+        digest = original(photo)
+        if photo.path == path and path.read_bytes() != data:
+            path.write_bytes(data)
+        return digest
+
+    monkeypatch.setattr(collect.Photo, "content_hash", hash_then_replace)
+
+
+def test_a_photo_replaced_while_the_faces_are_cropped_is_never_cropped_under_its_old_hash(tmp_path: Path,
+                                                                                           monkeypatch):
+    """Hashing and decoding read the file apart: the new photo's face was cached, and published, under the
+    old photo's hash (and --retrain kept it). Now the bytes decoded must be the bytes hashed."""
+    from facetrend import collect, faces
+    from facetrend.config import FaceSettings
+
+    photos = tmp_path / "photos" / "p"
+    photos.mkdir(parents=True)
+    (photos / "a.png").write_bytes(_png(1))
+    (photos / "b.png").write_bytes(_png(2))
+    settings = FaceSettings(size=16, crops="yes", equalize="none", near_duplicate_bits=0)
+    old = collect._folder(tmp_path / "photos").photos[0].content_hash()
+    _replaced_after_hashing(monkeypatch, photos / "a.png", _png(3))
+    found = faces.find_faces(collect._folder(tmp_path / "photos"), settings, tmp_path / "cache", "x", jobs=1)
+    assert [p for p in found.photos] == ["p/b.png"] and not any(i.startswith(old[:10]) for i in found.ids)
+    assert [(s.path, s.reason) for s in found.skipped] == [("p/a.png", f"could not be read ({collect.PHOTO_CHANGED})")]
+    monkeypatch.undo()
+    again = faces.find_faces(collect._folder(tmp_path / "photos"), settings, tmp_path / "cache", "x", jobs=1)
+    assert sorted(again.photos) == ["p/a.png", "p/b.png"]  # the new photo, under its own hash; nothing cached
+    assert collect._folder(tmp_path / "photos").photos[0].content_hash()[:10] in again.ids
+    (photos / "a.png").write_bytes(_png(1))  # the old photo back: cropped, not "changed" from the cache
+    assert sorted(faces.find_faces(collect._folder(tmp_path / "photos"), settings, tmp_path / "cache", "x",
+                                   jobs=1).photos) == ["p/a.png", "p/b.png"]
+
+
+def test_a_photo_replaced_before_its_thumbnail_is_made_gives_no_thumbnail(tmp_path: Path, monkeypatch):
+    """With publish_photos: full, a cached crop's photo is decoded again for its thumbnail: it must be the same
+    photo, or the other person's photo is published beside the face."""
+    from facetrend import collect, faces
+    from facetrend.config import FaceSettings
+
+    photos = tmp_path / "photos" / "p"
+    photos.mkdir(parents=True)
+    (photos / "a.png").write_bytes(_png(1))
+    (photos / "b.png").write_bytes(_png(2))
+    settings = FaceSettings(size=16, crops="yes", equalize="none", near_duplicate_bits=0)
+    faces.find_faces(collect._folder(tmp_path / "photos"), settings, tmp_path / "cache", "x", jobs=1)  # crops
+    _replaced_after_hashing(monkeypatch, photos / "a.png", _png(3))
+    found = faces.find_faces(collect._folder(tmp_path / "photos"), settings, tmp_path / "cache", "x", jobs=1,
+                             thumbnails=True)
+    a_id = found.ids[found.photos.index("p/a.png")]
+    assert a_id not in found.thumbnails and len(found.thumbnails) == 1
+
+
+# ---------------------------------------------------------------- 10. a photos folder elsewhere; names
+
+
+def test_a_photos_folder_that_is_a_link_or_outside_the_report_is_used(tmp_path: Path):
+    """Decided: a photos folder that is a link, or a path outside the report's folder, is followed (keeping the
+    photos out of a public repository is a reason to do it); the links inside it are not."""
+    from facetrend import collect
+
+    from .conftest import write_report
+
+    elsewhere = tmp_path / "private" / "p"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "a.png").write_bytes(_png(1))
+    write_report(tmp_path / "content", "linked", "")
+    (tmp_path / "content" / "linked" / "photos").symlink_to(tmp_path / "private")
+    write_report(tmp_path / "content", "outside", "photos: ../../private")
+    for slug in ("linked", "outside"):
+        report = config.load_report(tmp_path / "content" / slug, SiteSettings())
+        assert [p.source for p in collect.collect(report).photos] == ["p/a.png"]
+
+
+def test_names_of_files_that_are_not_photos_are_never_published(tmp_path: Path):
+    """report.json lists the skipped files: a photos folder's other files (a tax return, notes) showed there
+    by name. Their names are withheld; a photo that cannot be read, or a link to a folder, keeps its name."""
+    import os
+
+    from facetrend import collect
+
+    from .conftest import write_report
+
+    folder = write_report(tmp_path / "content", "r", "")
+    photos = folder / "photos" / "p"
+    photos.mkdir(parents=True)
+    (photos / "a.png").write_bytes(_png(1))
+    (photos / "tax-return-2025.pdf").write_bytes(b"%PDF")
+    (photos / "broken.jpg").write_bytes(b"not a jpeg")
+    os.symlink(photos / "tax-return-2025.pdf", photos / "diary.txt")
+    os.symlink(tmp_path, photos / "elsewhere")
+    os.mkfifo(photos / "pipe")
+    found = collect.collect(config.load_report(folder, SiteSettings()))
+    shown = sorted(s.path for s in found.skipped)
+    assert shown == ["", "", "", "p/elsewhere"], shown  # diary.txt, pipe, the PDF: unnamed
+    assert sorted(p.source for p in found.photos) == ["p/a.png", "p/broken.jpg"]  # broken.jpg: skipped by name
+    assert "tax-return" not in repr(found) and "diary" not in repr(found)
+
+
+# ---------------------------------------------------------------- 14. control characters in people.csv
+
+
+@pytest.mark.parametrize("row", ["p,Ann\x1b[31m,Uni", "p\x00,Ann,Uni", "p,Ann,Uni\x7f", "p,\"A\x0cnn\",Uni"])
+def test_control_characters_in_people_csv_are_refused(tmp_path: Path, row: str):
+    """A name with ESC or NUL reached feed.xml (no longer XML), sitemap.xml and the pages."""
+    from facetrend import collect
+
+    from .conftest import write_report
+
+    folder = write_report(tmp_path / "content", "r", "")
+    (folder / "people.csv").write_text(f"person,name,university\n{row}\n", encoding="utf-8")
+    with pytest.raises(UserError, match=r"people.csv: line 2, column `\w+` holds a control character.*Fix"):
+        collect.read_people(config.load_report(folder, SiteSettings()))
+
+
+def test_a_control_character_in_the_people_csv_header_is_refused(tmp_path: Path):
+    from facetrend import collect
+
+    from .conftest import write_report
+
+    folder = write_report(tmp_path / "content", "r", "")
+    (folder / "people.csv").write_text("person,na\x1bme\np,Ann\n", encoding="utf-8")
+    with pytest.raises(UserError, match=r"line 1, column .* control character"):
+        collect.read_people(config.load_report(folder, SiteSettings()))
+
+
+def test_people_csv_keeps_tabs_and_quoted_newlines_and_warns_about_ragged_rows(tmp_path: Path, caplog):
+    from facetrend import collect
+
+    from .conftest import write_report
+
+    folder = write_report(tmp_path / "content", "r", "")
+    (folder / "people.csv").write_text('person,name,bio\np,Ann,"two\nlines\tand a tab"\nq,Bo\nr,Cy,x,extra\n'
+                                       's,"Di,never closed\n', encoding="utf-8")
+    with caplog.at_level(logging.WARNING):
+        people = collect.read_people(config.load_report(folder, SiteSettings()))
+    assert people["p"]["bio"] == "two\nlines\tand a tab" and people["q"] == {"name": "Bo"}
+    assert people["r"] == {"name": "Cy", "bio": "x"}
+    assert "3 row(s) have more or fewer fields than the header (3), first at line(s) 4, 5, 6" in caplog.text
+    assert "never closed" in caplog.text
+
+
+def test_an_overlong_or_oversized_people_csv_is_refused(tmp_path: Path):
+    from facetrend import collect
+
+    from .conftest import write_report
+
+    folder = write_report(tmp_path / "content", "r", "")
+    (folder / "people.csv").write_text("person,name\np," + "A" * 1001 + "\n", encoding="utf-8")
+    report = config.load_report(folder, SiteSettings())
+    with pytest.raises(UserError, match=r"line 2, column `name` is 1,001 characters long; at most 1,000"):
+        collect.read_people(report)
+    with (folder / "people.csv").open("w") as f:
+        f.write("person,name\n")
+        f.truncate(collect.PEOPLE_MAX_BYTES + 10)
+    with pytest.raises(UserError, match="larger than 10,000,000 bytes"):
+        collect.read_people(report)
+
+
+# ---------------------------------------------------------------- 2. --out holding files no build wrote
+
+
+def _site(out: Path, files: dict[str, bytes] | None = None) -> dict[str, bytes]:
+    from facetrend import render
+
+    files = files or {"index.html": b"<html>one</html>", "r/report.json": b"{}"}
+    render.write_site(files, out, [])
+    return files
+
+
+def test_a_saved_facetrend_page_beside_other_files_is_refused(tmp_path: Path):
+    """The old check looked only for facetrend's mark in index.html: a folder holding a saved page and a thesis
+    was wiped. Only files a build recorded writing may be replaced."""
+    from facetrend import render
+
+    folder = tmp_path / "papers"
+    folder.mkdir()
+    (folder / "index.html").write_text(f'<html>{render.GENERATOR_MARK} 1.0"></html>')
+    (folder / "thesis.pdf").write_bytes(b"%PDF years of work")
+    with pytest.raises(UserError, match=r"holds 2 file\(s\) no facetrend build wrote there \(index.html, "
+                                        r"thesis.pdf\).*Fix: move them out"):
+        render.check_output(folder, [])
+    assert (folder / "thesis.pdf").read_bytes() == b"%PDF years of work"
+
+
+def test_a_file_added_to_a_built_site_is_refused_and_dotfiles_and_cname_are_kept(tmp_path: Path):
+    """A gh-pages worktree in site/ lost .git and CNAME. Files at the site's top whose names start with a dot,
+    and CNAME, are kept by every build; any other file no build wrote stops the build."""
+    from facetrend import render
+
+    out = tmp_path / "site"
+    files = _site(out)
+    (out / ".git").mkdir()
+    (out / ".git" / "HEAD").write_text("ref: refs/heads/gh-pages\n")
+    (out / ".nojekyll").write_text("")
+    (out / "CNAME").write_text("faces.example.org\n")
+    render.check_output(out, [])  # a built site with its kept files may be replaced
+    assert render.unchanged(files, out, [])  # and the kept files do not make it look changed
+    render.write_site({"index.html": b"<html>two</html>"}, out, [])
+    assert (out / ".git" / "HEAD").read_text() == "ref: refs/heads/gh-pages\n"
+    assert (out / "CNAME").read_text() == "faces.example.org\n" and (out / ".nojekyll").exists()
+    assert not (out / "r").exists() and (out / "index.html").read_bytes() == b"<html>two</html>"
+    (out / "notes.txt").write_text("mine")
+    os.symlink(tmp_path, out / "link")
+    with pytest.raises(UserError, match=r"holds 2 file\(s\) no facetrend build wrote there \(link, notes.txt\)"):
+        render.check_output(out, [])
+
+
+def test_a_gh_pages_worktree_without_a_record_is_accepted(tmp_path: Path):
+    """A fresh worktree holds only .git (a file there) and CNAME: nothing a build would lose."""
+    from facetrend import render
+
+    out = tmp_path / "site"
+    out.mkdir()
+    (out / ".git").write_text("gitdir: ../.git/worktrees/site\n")
+    (out / "CNAME").write_text("faces.example.org\n")
+    render.check_output(out, [])
+    _site(out)
+    assert (out / ".git").read_text() == "gitdir: ../.git/worktrees/site\n" and (out / "CNAME").exists()
+
+
+def test_a_failed_swap_puts_the_kept_files_back(tmp_path: Path, monkeypatch):
+    from facetrend import render
+
+    out = tmp_path / "site"
+    _site(out)
+    (out / "CNAME").write_text("faces.example.org\n")
+    before = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
+    real, failed = Path.rename, []
+
+    def no_room(self, target):
+        if Path(target) == out and not failed:  # the new tree cannot take the site's place (once)
+            failed.append(self)
+            raise OSError(28, "No space left on device")
+        return real(self, target)
+
+    monkeypatch.setattr(Path, "rename", no_room)
+    with pytest.raises(UserError, match="No space left"):
+        render.write_site({"index.html": b"<html>two</html>"}, out, [])
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["site"]
+
+
+# ---------------------------------------------------------------- 16. leftovers of a killed build
+
+KILL_AT = {  # what the build was doing when it was killed (SIGKILL: no cleanup ran)
+    "writing": "Path.write_bytes",  # the new tree, half written
+    "moving the kept files": "Path.rename:CNAME",
+    "between the renames": "Path.rename:site",  # the old site moved aside, the new one not yet in place
+    "removing the old site": "shutil.rmtree",
+}
+
+
+@pytest.mark.parametrize("where", list(KILL_AT))
+def test_what_a_killed_build_left_is_restored_or_removed(tmp_path: Path, where: str):
+    """.site-new-* and .site-old-* folders were never cleaned, and a kill between the swap's two renames left no
+    site/ at all. The next write restores the old site first (then replaces it) and removes the leftovers."""
+    import subprocess
+    import sys
+
+    from facetrend import render
+
+    out = tmp_path / "site"
+    _site(out)
+    (out / "CNAME").write_text("faces.example.org\n")
+    (out / ".nojekyll").write_text("")
+    code = f"""
+import os, shutil, sys
+from pathlib import Path
+from facetrend import render
+what, _, name = {KILL_AT[where]!r}.partition(":")
+if what == "Path.write_bytes":
+    real = Path.write_bytes
+    Path.write_bytes = lambda self, data: os._exit(9) if self.name == "report.json" else real(self, data)
+elif what == "Path.rename":
+    real = Path.rename
+    Path.rename = lambda self, target: os._exit(9) if Path(target).name == name else real(self, target)
+else:
+    shutil.rmtree = lambda *args, **kwargs: os._exit(9)
+render.write_site({{"index.html": b"<html>two</html>", "r/report.json": b"[]"}}, Path(sys.argv[1]), [])
+"""
+    assert subprocess.run([sys.executable, "-c", code, str(out)], timeout=60).returncode == 9
+    assert [p for p in tmp_path.iterdir() if p.name != "site"], "the kill left nothing to mend"
+    if where == "between the renames":
+        assert not out.exists()
+        render._recover(out)  # the old site comes back as it was
+        assert (out / "index.html").read_bytes() == b"<html>one</html>" and (out / "CNAME").exists()
+    render.check_output(out, [])
+    render.write_site({"index.html": b"<html>three</html>"}, out, [])
+    assert [p.name for p in tmp_path.iterdir()] == ["site"]  # no leftovers
+    assert sorted(p.name for p in out.iterdir()) == [".facetrend-files.json", ".nojekyll", "CNAME", "index.html"]
+    assert (out / "CNAME").read_text() == "faces.example.org\n"
+
+
+# ---------------------------------------------------------------- 17. --out inside the photos folder
+
+
+def test_out_inside_the_photos_folder_is_refused_and_nothing_is_written(tmp_path: Path, capsys):
+    """Later builds trained on the site's own images."""
+    from .conftest import write_report
+
+    content = tmp_path / "content"
+    folder = write_report(content, "r", "")
+    (folder / "photos" / "p").mkdir(parents=True)
+    (folder / "photos" / "p" / "a.png").write_bytes(_png(1))
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    out = folder / "photos" / "site"
+    assert main(["build", "--content", str(content), "--out", str(out), "--cache", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err
+    assert "inside the photos folder" in err and "Fix:" in err and "Traceback" not in err
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before  # no site, lock or cache
+
+
+def test_builds_keep_a_worktree_and_stop_at_a_planted_file(small_content: Path, tmp_path: Path):
+    """The whole build: a rebuild with nothing changed leaves the site with its CNAME and .git as it was; a
+    file planted in the site stops the next build before any work; a real rebuild keeps the kept files."""
+    from facetrend.build import BuildOptions, build
+
+    options = BuildOptions(content=small_content, out=tmp_path / "site", cache=tmp_path / "cache", smoke=True)
+    build(options)
+    site = tmp_path / "site"
+    (site / "CNAME").write_text("faces.example.org\n")
+    (site / ".git").write_text("gitdir: ../.git/worktrees/site\n")
+    assert build(options).written is False
+    (site / "small" / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match=r"small/notes.txt.*Fix: move them out"):
+        build(options)
+    (site / "small" / "notes.txt").unlink()
+    assert build(BuildOptions(content=small_content, out=site, cache=tmp_path / "cache", smoke=True,
+                              retrain=True)).written
+    assert (site / "CNAME").read_text() == "faces.example.org\n" and (site / ".git").exists()
