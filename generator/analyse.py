@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import baselines, describe, experiments, match, plots, rank, trends
+from . import baselines, describe, experiments, looks, match, plots, rank, trends
 from .config import Report
 from .describe import Caption
 from .faces import Faces
+from .looks import CONFIDENT, MIN_FACES
 from .match import CLEAR_ACTIVATION
 from .rank import INTERPRETABLE, face_scores, interpretable
 
@@ -59,6 +60,37 @@ class Unit:
     caption_generated: bool = True
     shown: list[dict] = field(default_factory=list)  # {id, photo, person, name} of the matches its page shows
     structured: bool = False  # face score at least INTERPRETABLE
+
+
+@dataclass(frozen=True)
+class LookView:
+    """One look as the pages show it: what it is, how common, how sure, and the faces that share it."""
+
+    rank: int  # 1 = the most consistent look of the report
+    unit: int  # its best unit
+    units: list[int]
+    faces: list[str]  # face ids, the most typical first (report.json: all of them)
+    shown: list[dict]  # {id, photo, person, name} of the faces its section shows
+    prevalence: float
+    share_words: str  # "about 1 in 5 faces"
+    consistency: float
+    beyond_chance: bool
+    confidence: float
+    background: bool
+    featured: bool
+    caption: str
+    effects: dict[str, dict[str, float]]
+    composite: np.ndarray  # (size, size) uint8: the mean of its faces
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """A measured attribute of the faces (from alignment), as a distribution a sentence can state."""
+
+    name: str
+    measured: int  # faces it was measured on
+    share: float  # share of them past the threshold
+    sentence: str
 
 
 @dataclass(frozen=True)
@@ -117,14 +149,50 @@ class TrendRow:
 
 
 @dataclass(frozen=True)
+class ChangeView:
+    """A look whose share changed between the first year and the last, as the trends page shows it."""
+
+    index: int  # 1-based, in the order of report.json's changes
+    unit: int
+    units: list[int]
+    caption: str
+    background: bool
+    prevalence: list[float]  # per year
+    change: float
+    p: float
+    significant: bool
+    composites: list[np.ndarray]  # per year: the mean of that year's faces that show it (a year with none: grey)
+
+
+@dataclass(frozen=True)
+class YearAttribute:
+    """A measured attribute per year, with a 95% interval."""
+
+    title: str
+    share: float
+    low: float
+    high: float
+    measured: int
+
+
+@dataclass(frozen=True)
 class TrendView:
-    """The trends page: years, and the featured units' prevalence per year."""
+    """The trends page: years, what changed between the first and the last (every look tested), each year's
+    mean face, and the measured attributes per year."""
 
     years: list[dict]  # slug, title, faces
     rows: list[TrendRow]
     rose: TrendRow | None  # the featured unit that rose most, when any rose
     fell: TrendRow | None  # the featured unit that fell most, when any fell
     every_unit: dict[str, list[float]]  # report.json: every unit's prevalence per year
+    changes: list[dict] = field(default_factory=list)  # report.json: every look, biggest rise first, then falls
+    shown: list[ChangeView] = field(default_factory=list)  # the significant changes (or the biggest rise and fall)
+    significant: int = 0
+    tested: int = 0
+    year_means: list[np.ndarray] = field(default_factory=list)  # per year: the mean of its aligned faces
+    difference: np.ndarray | None = None  # last year's mean minus the first's, mid-grey = no difference
+    tilt: list[YearAttribute] = field(default_factory=list)
+    significance: float = trends.SIGNIFICANT
 
 
 @dataclass(frozen=True)
@@ -168,6 +236,15 @@ class Analysis:
     deeper: list[Layer] = field(default_factory=list)
     runs: list[RunView] = field(default_factory=list)
     trend: TrendView | None = None
+    looks: list[LookView] = field(default_factory=list)  # the looks checked against chance, most consistent first
+    featured_looks: list[LookView] = field(default_factory=list)  # best first
+    other_looks: list[LookView] = field(default_factory=list)  # the checked looks not featured
+    background_looks: list[LookView] = field(default_factory=list)  # bright backdrops, beyond chance
+    captioned: list[Unit] = field(default_factory=list)  # units the author captioned
+    chance_consistency: float = 0.0  # what shuffled pixels reach
+    confident: float = CONFIDENT  # confidence a featured look needs
+    min_faces: int = MIN_FACES  # fewer faces have no looks
+    attributes: list[Attribute] = field(default_factory=list)
     several_people: bool = False  # the faces are of more than one known person
     interpretable_threshold: float = INTERPRETABLE
     clear_activation: float = CLEAR_ACTIVATION
@@ -202,15 +279,23 @@ def analyse(report: Report, found: Faces, trained: Trained, where: Where, stage:
     with stage("match"):
         matches = match.match_units(acts, found, s.matches, best)
         trend = trends.by_year(acts, years) if years is not None else None
+    with stage("looks"):
+        found_looks = looks.find_looks(found.pixels, acts, lambda px: train.first_layer(trained.model, px), group,
+                                       s.model.seed)
+        chosen = found_looks.featured(s.featured)
+        featured = [v.unit for v in chosen] + [u for u in s.captions if u not in {v.unit for v in chosen}]
     with stage("describe"):
-        captions = describe.describe(found.pixels, [b[:group] for b in best], ranking.featured, group, s.captions)
+        captions = describe.describe(found.pixels, [b[:group] for b in best], [], group, s.captions)
+        captions.update({v.unit: Caption(v.caption, True, {k: e["departure"] for k, e in v.effects.items()})
+                         for v in chosen if v.unit not in s.captions})
     cached: dict[str, bool] = {}
     with stage("baselines"):
         fitted = _baselines(found, trained, report, where, cached)
     with stage("experiments"):
         runs, seconds = _experiments(report, found, where, cached)
     with stage("pictures"):
-        result = _assemble(report, found, trained, weights, ranking, matches, captions, deeper, fitted, runs, trend)
+        result = _assemble(report, found, trained, weights, ranking, matches, captions, deeper, fitted, runs, trend,
+                           found_looks, featured, years)
     return result, cached, seconds
 
 
@@ -271,14 +356,18 @@ def _experiments(report: Report, found: Faces, where: Where,
 def _assemble(report: Report, found: Faces, trained: Trained, weights: np.ndarray, ranking: rank.Ranking,
               matches: match.Matches, captions: dict[int, Caption], deeper: list[Layer],
               fitted: list[baselines.Baseline], runs: list[experiments.RunResult],
-              trend: trends.Trend | None) -> Analysis:
+              trend: trends.Trend | None, found_looks: looks.Looks, featured_ids: list[int],
+              years: trends.Years | None = None) -> Analysis:
     s = report.settings
     size, publish = s.faces.size, s.publish_photos
     units = _units(found, ranking, matches, captions, s.matches, publish)
-    featured = [units[u] for u in ranking.featured]
+    featured = [units[u] for u in featured_ids]
+    views = _looks(found, found_looks, s.matches, s.featured, publish)
     final_test = trained.kept_test_loss(s.model.early_stopping)
     unit_images = plots.weight_images(weights, size)
-    shown = sorted({i for best in matches.best for i in best[:s.matches]}) if publish != "none" else []
+    shown = [] if publish == "none" else sorted(
+        {i for best in matches.best for i in best[:s.matches]}
+        | {i for v in found_looks.looks[:looks.CHECKED] for i in v.faces[:s.matches]})
     first = np.argsort(ranking.rank, kind="stable")[:GALLERY]
     return Analysis(
         report=report, photos_total=found.total, faces=len(found.ids), people=found.people,
@@ -304,8 +393,46 @@ def _assemble(report: Report, found: Faces, trained: Trained, weights: np.ndarra
         photo_thumbnails=_thumbnails(found, shown) if publish == "full" else {},
         autoencoder_gallery=unit_images[first] if fitted else None,
         comparisons=[_comparison(b, final_test, size) for b in fitted], deeper=deeper,
-        runs=_runs(runs, size), trend=_trend(trend, ranking.featured), several_people=(found.people or 0) > 1,
+        runs=_runs(runs, size), trend=_trend(trend, featured_ids, found, found_looks, years),
+        several_people=(found.people or 0) > 1,
+        looks=views, featured_looks=[v for v in views if v.featured], other_looks=[v for v in views if not v.featured],
+        background_looks=[v for v in views if v.background and v.beyond_chance],
+        captioned=[units[u] for u in sorted(s.captions)],
+        chance_consistency=found_looks.chance, attributes=_attributes(found),
     )
+
+
+def _looks(found: Faces, found_looks: looks.Looks, shown: int, featured: int, publish: str) -> list[LookView]:
+    """The looks that were checked against chance (the first looks.CHECKED), as the pages show them."""
+    chosen = {id(v) for v in found_looks.featured(featured)}
+    out = []
+    for k, v in enumerate(found_looks.looks[:looks.CHECKED]):
+        out.append(LookView(
+            rank=k + 1, unit=v.unit, units=v.units, faces=[found.ids[i] for i in v.faces],
+            shown=[] if publish == "none" else [_face(found, i) for i in v.faces[:shown]],
+            prevalence=v.prevalence, share_words=looks.share_words(v.prevalence), consistency=v.consistency,
+            beyond_chance=v.beyond_chance, confidence=v.confidence, background=v.background,
+            featured=id(v) in chosen, caption=v.caption, effects=v.effects,
+            composite=_mean(found.pixels[v.faces])))
+    return out
+
+
+TILTED = 10.0  # degrees of head roll from which a head counts as tilted
+
+
+def _attributes(found: Faces) -> list[Attribute]:
+    """What alignment measured, per report: how many heads were tilted, and to which side."""
+    tilts = np.array([t for t in found.tilt if t is not None], float) if found.tilt else np.array([])
+    if not len(tilts):
+        return []
+    tilted = np.abs(tilts) > TILTED
+    share = float(tilted.mean())
+    left = int((tilts[tilted] > 0).sum())
+    side = "" if not tilted.any() else (" (most to the left)" if left * 2 > tilted.sum() else
+                                        " (most to the right)" if left * 2 < tilted.sum() else " (as many each way)")
+    sentence = (f"Heads tilted more than {TILTED:.0f} degrees: {share * 100:.0f}% of the {len(tilts)} faces measured"
+                f"{side}.")
+    return [Attribute("tilt", len(tilts), _round(share, 4), sentence)]
 
 
 def _units(found: Faces, ranking: rank.Ranking, matches: match.Matches, captions: dict[int, Caption],
@@ -416,17 +543,64 @@ def _run_verdict(change: float | None, share: float, base_share: float) -> str:
     return f"{loss}; {share * 100:.0f}% of its units interpretable against {base_share * 100:.0f}%{more}"
 
 
-def _trend(t: trends.Trend | None, featured: list[int]) -> TrendView | None:
-    """Years, and the featured units' prevalence per year with the biggest rise and fall among them."""
-    if t is None:
+def _trend(t: trends.Trend | None, featured: list[int], found: Faces, found_looks: looks.Looks,
+           years: trends.Years | None) -> TrendView | None:
+    """Years; every look's change from the first year to the last, tested; the featured units' prevalence per
+    year; each year's mean face and the tilt per year."""
+    if t is None or years is None:
         return None
     rows = [TrendRow(u, [_round(v) for v in t.prevalence[u]], _round(t.change[u])) for u in featured]
     by_change = sorted(rows, key=lambda r: (r.change, r.id))
-    years = [{"slug": s, "title": n, "faces": c} for s, n, c in zip(t.years.slugs, t.years.titles, t.faces,
-                                                                    strict=True)]
-    return TrendView(years, rows, rose=by_change[-1] if rows and by_change[-1].change > 0 else None,
+    year_list = [{"slug": s, "title": n, "faces": c} for s, n, c in zip(t.years.slugs, t.years.titles, t.faces,
+                                                                        strict=True)]
+    tested = trends.changes(found_looks, years)
+    doc = [{"unit": found_looks.looks[c.look].unit, "units": found_looks.looks[c.look].units,
+            "caption": found_looks.looks[c.look].caption, "background": found_looks.looks[c.look].background,
+            "faces": [found.ids[i] for i in found_looks.looks[c.look].faces],
+            "prevalence": c.prevalence, "change": c.change, "p": c.p, "significant": c.significant} for c in tested]
+    picked = [k for k, c in enumerate(tested) if c.significant]
+    if not picked:  # the biggest rise and the biggest fall, shown as not significant
+        picked = [k for k in ([0] if tested and tested[0].change > 0 else []) +
+                  ([next((k for k, c in enumerate(tested) if c.change < 0), -1)]) if k >= 0]
+    shown = [_change_view(k, tested[k], found_looks.looks[tested[k].look], found, years) for k in picked]
+    means = [_mean(found.pixels[years.of_face == k]) for k in range(len(years.slugs))]
+    difference = np.clip(128 + 4 * (means[-1].astype(np.int16) - means[0].astype(np.int16)), 0, 255).astype(np.uint8)
+    return TrendView(year_list, rows, rose=by_change[-1] if rows and by_change[-1].change > 0 else None,
                      fell=by_change[0] if rows and by_change[0].change < 0 else None,
-                     every_unit={str(u): [_round(v) for v in t.prevalence[u]] for u in range(len(t.change))})
+                     every_unit={str(u): [_round(v) for v in t.prevalence[u]] for u in range(len(t.change))},
+                     changes=doc, shown=shown, significant=sum(c.significant for c in tested), tested=len(tested),
+                     year_means=means, difference=difference, tilt=_tilt_by_year(found, years))
+
+
+def _change_view(k: int, c: trends.Change, look: looks.Look, found: Faces, years: trends.Years) -> ChangeView:
+    composites = []
+    for y in range(len(years.slugs)):
+        members = look.members & (years.of_face == y)
+        composites.append(_mean(found.pixels[members]) if members.any()
+                          else np.full(found.pixels.shape[1:], 128, np.uint8))
+    return ChangeView(k + 1, look.unit, look.units, look.caption, look.background, c.prevalence, c.change, c.p,
+                      c.significant, composites)
+
+
+def _tilt_by_year(found: Faces, years: trends.Years) -> list[YearAttribute]:
+    """The share of heads tilted more than TILTED degrees in each year, with a 95% Wilson interval."""
+    if len(found.tilt) != len(found.ids):
+        return []
+    out = []
+    for k, title in enumerate(years.titles):
+        tilts = [abs(t) for t, y in zip(found.tilt, years.of_face, strict=True) if y == k and t is not None]
+        if not tilts:
+            continue
+        n, share = len(tilts), sum(t > TILTED for t in tilts) / len(tilts)
+        low, high = _wilson(share, n)
+        out.append(YearAttribute(title, _round(share, 4), _round(low, 4), _round(high, 4), n))
+    return out
+
+
+def _wilson(share: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(share * (1 - share) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def _mean(pixels: np.ndarray) -> np.ndarray:
@@ -450,4 +624,10 @@ def method_numbers() -> dict:
             "small_report": rank.TREND_TOP * 4,  # below this many faces a unit's group is a quarter of them
             "min_backgrounds": rank.MIN_BACKGROUNDS, "same_look": rank.SAME_LOOK, "clear_activation": CLEAR_ACTIVATION,
             "regions": describe.REGIONS, "notable": describe.NOTABLE, "standard_errors": describe.STANDARD_ERRORS,
-            "crop_max_side": FaceSettings().crop_max_side}
+            "crop_max_side": FaceSettings().crop_max_side,
+            "look_region": looks.REGION, "sd_floor": looks.SD_FLOOR, "refine_steps": looks.REFINE_STEPS,
+            "same_faces": looks.SAME_FACES, "same_look_looks": looks.SAME_LOOK, "side_band": looks.SIDE_BAND,
+            "background_share": looks.BACKGROUND_SHARE, "shuffles": looks.SHUFFLES, "chance_one_in": looks.SHUFFLES + 1,
+            "splits": looks.SPLITS,
+            "half_units": looks.HALF_UNITS, "agree": looks.AGREE, "confident": looks.CONFIDENT, "named": looks.NAMED,
+            "said": looks.SAID, "mixed": looks.MIXED, "look_regions": looks.REGIONS}

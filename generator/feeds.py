@@ -59,8 +59,9 @@ def atom_feed(site: SiteSettings, reports: list[dict], build_date: str) -> bytes
 
 
 def _summary(report: dict) -> str:
-    featured = ", ".join(map(str, report["featured"])) or "none"
-    return f"{report['photos']['faces']} faces, {len(report['units'])} hidden units; featured units: {featured}."
+    shared = [f"{v['share_words']}: {v['caption']}" for v in report.get("looks", []) if v.get("featured")]
+    found = " ".join(shared) if shared else "No look stands out beyond chance."
+    return f"{report['photos']['faces']} faces. {found}"
 
 
 def sitemap(site: SiteSettings, pages: list[str]) -> bytes:

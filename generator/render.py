@@ -141,9 +141,16 @@ def _report_images(a: Analysis, encoded: EncodedImages) -> dict[str, bytes]:
     }
     if a.contact_sheet is not None:
         figures["img/faces.webp"] = plots.tile_grid(a.contact_sheet, plots.grid_columns(len(a.contact_sheet), 2.0))
-    if a.trend is not None and a.trend.rows:
-        figures["img/trend.png"] = Plot(plots.trend_plot, ([y["title"] for y in a.trend.years],
-                                                           {f"unit {r.id}": r.prevalence for r in a.trend.rows}))
+    if a.trend is not None:
+        t = a.trend
+        if t.shown:
+            figures["img/trend.png"] = Plot(plots.trend_plot, ([y["title"] for y in t.years],
+                                                               {f"change {c.index}": c.prevalence for c in t.shown}))
+        figures.update({f"trend/year-{k}.png": Image.fromarray(m, "L") for k, m in enumerate(t.year_means)})
+        if t.difference is not None:
+            figures["trend/difference.png"] = Image.fromarray(t.difference, "L")
+        figures.update({f"trend/change-{c.index}-{k}.png": Image.fromarray(m, "L")
+                        for c in t.shown for k, m in enumerate(c.composites)})
     figures.update({f"img/layer-{layer.layer}.webp": plots.tile_grid(
         layer.images, plots.grid_columns(len(layer.images)), [str(u) for u in range(len(layer.images))])
         for layer in a.deeper})
@@ -151,6 +158,7 @@ def _report_images(a: Analysis, encoded: EncodedImages) -> dict[str, bytes]:
     figures.update(_run_figures(a))
     figures.update({f"units/{u}.png": Image.fromarray(image, "L") for u, image in enumerate(images)})
     figures.update({f"units/{u}-mean.png": Image.fromarray(mean, "L") for u, mean in a.composites.items()})
+    figures.update({f"looks/{v.rank}.png": Image.fromarray(v.composite, "L") for v in a.looks})
     figures.update({f"faces/{i}.png": Image.fromarray(crop, "L") for i, crop in a.face_crops.items()})
     figures.update({f"photos/{i}.webp": Image.fromarray(photo, "L") for i, photo in a.photo_thumbnails.items()})
     return {path: encoded.encode(figure, path) for path, figure in figures.items()}
@@ -201,6 +209,13 @@ def report_json(a: Analysis) -> dict:
         "captions": {str(u): {"text": c.text, "generated": c.generated,
                               "effects": {k: round(float(v), 3) for k, v in c.effects.items()}}
                      for u, c in sorted(a.captions.items())},
+        "looks": [{"rank": v.rank, "unit": v.unit, "units": v.units, "faces": v.faces, "prevalence": v.prevalence,
+                   "share_words": v.share_words, "consistency": v.consistency, "beyond_chance": v.beyond_chance,
+                   "confidence": v.confidence, "background": v.background, "featured": v.featured, "caption": v.caption, "effects": v.effects}
+                  for v in a.looks],
+        "chance_consistency": a.chance_consistency,
+        "attributes": [{"name": t.name, "measured": t.measured, "share": t.share, "sentence": t.sentence}
+                       for t in a.attributes],
         "interpretable_units": a.interpretable,
         "nonfaces": a.nonfaces,
         "deeper_layers": [{"layer": d.layer, "units": d.units, "structured": d.structured, "face_score": d.face_score}
@@ -211,7 +226,9 @@ def report_json(a: Analysis) -> dict:
                       for c in a.comparisons],
     }
     if a.trend is not None:
-        doc.update(years=a.trend.years, trend=a.trend.every_unit)
+        doc.update(years=a.trend.years, trend=a.trend.every_unit, changes=a.trend.changes,
+                   tilt_by_year=[{"year": y.title, "share": y.share, "low": y.low, "high": y.high,
+                                  "measured": y.measured} for y in a.trend.tilt])
     return doc
 
 
@@ -222,7 +239,8 @@ def render_index(site: SiteSettings, summaries: list[dict], method: dict, trends
     """The home page listing every report (newest first), and the stylesheet."""
     reports = sorted(summaries, key=lambda d: (d.get("date", ""), d["slug"]), reverse=True)
     common = {"root": "", "site": site, "build_date": build_date(), "version": __version__}
-    html = _env().get_template("index.html").render(reports=reports, trends=trends, **common)
+    answers = {d["slug"]: [v for v in d.get("looks", []) if v.get("featured")] for d in reports}
+    html = _env().get_template("index.html").render(reports=reports, answers=answers, trends=trends, **common)
     return {"index.html": html.encode(), "method.html": _html("method.html", m=method, **common),
             "static/style.css": (TEMPLATES / "static" / "style.css").read_bytes()}
 

@@ -13,7 +13,8 @@ import pytest
 from .synthetic import write_people
 
 REPO = Path(__file__).resolve().parents[1]
-ATT = Path(os.environ.get("FACETREND_SHARED_DATA", REPO.parent / "shared" / "data")) / "att_faces"
+SHARED = Path(os.environ.get("FACETREND_SHARED_DATA", REPO.parent / "shared" / "data"))
+ATT = SHARED / "att_faces"
 
 
 @pytest.fixture(scope="session")

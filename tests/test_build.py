@@ -47,14 +47,17 @@ def test_demo_pages_images_and_report_json_agree(demo_site: Path):
     assert all(u["matches"] for u in doc["units"] if u["prevalence"] > 0)
     assert doc["photos"]["people"] is None  # the LFW subset does not say whose faces they are
     assert sorted(u["rank"] for u in doc["units"]) == list(range(1, 401))
-    assert len(doc["featured"]) == 3 and all(str(u) in doc["captions"] for u in doc["featured"])
+    assert all(str(u) in doc["captions"] for u in doc["featured"])
     html = (demo_site / "demo" / "index.html").read_text()
-    for section in ("The data", "The method", "Every hidden unit", "Featured units", "Conclusions",
-                    "Technical notes"):
+    for section in ("The data", "The method", "Every hidden unit", "Featured looks", "What these faces share",
+                    "Conclusions", "Technical notes"):
         assert section in html
     assert "2015" in html  # the author's narrative, rendered from Markdown
-    for unit in doc["featured"]:
-        assert f'id="unit-{unit}"' in html and str(escape(doc["captions"][str(unit)]["text"])) in html
+    featured = [v for v in doc["looks"] if v["featured"]]
+    assert doc["featured"] == [v["unit"] for v in featured]
+    for look in featured:
+        assert f'id="look-{look["rank"]}"' in html and str(escape(look["caption"])) in html
+        assert doc["captions"][str(look["unit"])]["text"] == look["caption"]
 
 
 def test_every_link_and_image_is_relative_and_exists(demo_site: Path):
@@ -248,7 +251,7 @@ def test_serve_shows_the_built_site(demo_site: Path):
         for _ in range(100):
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/demo/index.html", timeout=2) as r:
-                    assert r.status == 200 and b"Featured units" in r.read()
+                    assert r.status == 200 and b"Featured looks" in r.read()
                 break
             except OSError:
                 time.sleep(0.1)

@@ -36,17 +36,28 @@ def test_index_lists_years_newest_first_and_pages_link_each_other(years: Path, t
     assert 'href="../trends/index.html"' in page_2025
 
 
-def test_trends_page_counts_each_featured_unit_per_year(years: Path, tmp_path: Path):
+def test_trends_page_tests_every_look_per_year_and_leads_with_the_change(years: Path, tmp_path: Path):
     _build(years, tmp_path)
     doc = json.loads((tmp_path / "site" / "trends" / "report.json").read_text())
     assert [y["slug"] for y in doc["years"]] == ["2025", "2026"]
     assert [y["faces"] for y in doc["years"]] == [20, 25]
     assert doc["photos"]["faces"] == 45 and len(doc["units"]) == 12
     assert all(len(v) == 2 and all(0 <= p <= 1 for p in v) for v in doc["trend"].values())
+    changes = doc["changes"]
+    assert len(changes) == len({c["unit"] for c in changes}) > 0  # every look, once
+    assert all(len(c["prevalence"]) == 2 and c["change"] == pytest.approx(c["prevalence"][1] - c["prevalence"][0],
+                                                                          abs=1e-3) for c in changes)
+    rises = [c["change"] for c in changes if c["change"] > 0]
+    falls = [c["change"] for c in changes if c["change"] < 0]
+    assert rises == sorted(rises, reverse=True) and falls == sorted(falls)
+    assert [c["change"] > 0 for c in changes[: len(rises)]] == [True] * len(rises)
+    assert all(0 <= c["p"] <= 1 and c["significant"] == (c["p"] < 0.05) for c in changes)
     html = (tmp_path / "site" / "trends" / "index.html").read_text()
-    assert "Across the years" in html and "img/trend.png" in html
-    assert ("Rose most" in html) == any(v[-1] > v[0] for u, v in doc["trend"].items() if int(u) in doc["featured"])
-    assert (tmp_path / "site" / "trends" / "img" / "trend.png").stat().st_size > 1000
+    lead = html.index('id="trend"')
+    assert lead < html.index('id="answer"') < html.index('id="data"')  # what changed comes first
+    assert "What changed from" in html and ("changed beyond chance" in html)
+    assert (tmp_path / "site" / "trends" / "trend" / "year-0.png").is_file()
+    assert (tmp_path / "site" / "trends" / "trend" / "difference.png").is_file()
 
 
 def test_feed_and_sitemap_are_valid_xml_under_the_base_url(years: Path, tmp_path: Path):

@@ -1,0 +1,450 @@
+"""Stage 5, analysis (looks): what many faces share, found from the units, tested against chance, said plainly.
+
+A *look* is a group of faces that share a pattern the rest lack. Each unit
+proposes one: the ``top`` faces that excite it most. The pixels are measured
+on a common ruler first: each face levelled to its own mean 0 and sd 1 (so a
+darker photo is not a look), then each pixel standardised over the faces.
+
+- **Region and consistency.** A group's composite ``c`` is the mean of its
+  faces on that ruler. Its region is the ``REGION`` share of pixels where
+  ``|c|`` is largest. Its consistency is the mean, over the region, of
+  ``|c| / sd``, sd being the spread of the group's own faces at that pixel:
+  high when the group's faces are alike where they differ from the rest
+  (a shared look), low for a group that merely leans one way on average
+  (a gradient of lighting, a mixed bag).
+- **Refinement.** From the unit's group, the faces are scored by the region's
+  pixels weighted by ``c / (sd + SD_FLOOR)^2`` and the ``top`` best taken;
+  a step is kept only if it makes the group more consistent (at most
+  ``REFINE_STEPS`` steps). The unit's own group and its refined group both
+  stand as candidates.
+- **One look, many units.** Candidates are taken most consistent first; one
+  whose faces overlap a kept look's by ``SAME_FACES`` (Jaccard) or whose
+  composite correlates ``SAME_LOOK`` or more with it joins that look.
+- **Background.** A look whose region lies mostly (``BACKGROUND_SHARE``) in
+  the outer bands beside the face (``SIDE_BAND`` of the width each side) and
+  is brighter there is a bright backdrop, not a look of the face: it is said
+  as such and never featured. Dark sides stay looks (hair is darker than
+  the backdrop far more often than not).
+- **Prevalence.** Each face's score is its mean signed departure over the
+  region; the share of faces scoring at least half the group's mean.
+- **Beyond chance.** The same search on the faces with every pixel shuffled
+  across faces on its own (``SHUFFLES`` times): what is left is chance
+  alignment. A look is beyond chance when it is more consistent than every
+  candidate of every shuffle.
+- **Confidence.** The faces are split in random halves ``SPLITS`` times; in
+  each half the look's units (its first ``HALF_UNITS``) search again as in
+  the whole search, on that half's faces alone. The look is found again in
+  a half when one of the groups they propose there departs as the look does
+  (cosine ``AGREE`` or more between the composites, over the pixels where
+  either departs most). Confidence is the share of splits in which both
+  halves find it again, more consistent than chance there too: how stable
+  the look is. A look is featured when it is not
+  background, is beyond chance and has confidence ``CONFIDENT`` or more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+REGION = 0.05  # share of the pixels that make a look's region
+SD_FLOOR = 0.2  # added to the group's spread before weighting pixels by it (no pixel weighs without bound)
+REFINE_STEPS = 6
+SAME_FACES = 0.5  # Jaccard overlap of two groups' faces at which they are one look
+SAME_LOOK = 0.8  # composite correlation at which two groups are one look
+SIDE_BAND = 0.2  # share of the width, each side, beside the face
+BACKGROUND_SHARE = 0.5  # share of a look's region in the side bands that makes it background (when brighter)
+SHUFFLES = 3
+SPLITS = 6
+AGREE = 0.8
+CONFIDENT = 2 / 3
+HALF_UNITS = 5  # a look's units that search for it again in each half
+MIN_FACES = 8  # fewer faces have no looks
+CHECKED = 12  # looks, most consistent first, that get the split-half check
+NAMED = 0.25  # share of a look's departure a region must hold to be named
+MIXED = 1 / 3  # |balance| under which a region's brighter and darker parts are said together
+SAID = 2  # effects a caption names at most
+
+# name: (top, bottom, left, right) as fractions of the aligned crop; left and right as the reader sees them
+REGIONS = {
+    "forehead": (0.0, 0.25, 0.25, 0.75),
+    "eyes": (0.3, 0.5, 0.15, 0.85),
+    "nose": (0.45, 0.65, 0.38, 0.62),
+    "mouth": (0.65, 0.85, 0.3, 0.7),
+    "chin": (0.85, 1.0, 0.3, 0.7),
+    "left side": (0.2, 0.6, 0.0, 0.2),
+    "right side": (0.2, 0.6, 0.8, 1.0),
+    "lower left": (0.6, 1.0, 0.0, 0.2),
+    "lower right": (0.6, 1.0, 0.8, 1.0),
+    "top of the head": (0.0, 0.12, 0.0, 1.0),
+}
+PAIRS = {"lower sides": ("lower left", "lower right"), "sides": ("left side", "right side")}
+HINTS = {  # what a region usually means in a portrait; said as a question
+    ("lower sides", "darker"): "dark hair falling past the face",
+    ("sides", "darker"): "dark hair down both sides",
+    ("forehead", "darker"): "hair over the forehead",
+    ("forehead", "brighter"): "hair pulled back, or a high forehead",
+    ("top of the head", "brighter"): "fair, grey or little hair",
+    ("top of the head", "darker"): "dark hair on top",
+    ("eyes", "darker"): "glasses or shadowed eyes",
+    ("mouth", "brighter"): "a smile that shows the teeth",
+    ("mouth", "darker"): "an open mouth, or a moustache",
+    ("mouth", "mixed"): "a smile or an open mouth",
+    ("eyes", "mixed"): "glasses",
+}
+
+
+@dataclass(frozen=True)
+class Look:
+    """One look: the faces that share it, how common it is, how sure, and what it is in words."""
+
+    units: list[int]  # the units that proposed it, the best first
+    faces: list[int]  # its group, the most typical first
+    prevalence: float  # share of all faces that clearly show it
+    consistency: float
+    beyond_chance: bool
+    confidence: float  # share of split halves that found it again
+    background: bool
+    effects: dict[str, dict[str, float]]  # region -> departure (sd, signed) and share of the look's departure
+    said: list[tuple[str, str]]  # (region, "darker" | "brighter") the caption names, strongest first
+    caption: str
+    offset: np.ndarray = field(repr=False)  # (pixels,) the composite on the common ruler
+    members: np.ndarray = field(repr=False)  # (faces,) bool: the faces that clearly show it (its prevalence)
+
+    @property
+    def unit(self) -> int:
+        return self.units[0]
+
+    @property
+    def featured(self) -> bool:
+        return not self.background and self.beyond_chance and self.confidence >= CONFIDENT
+
+
+@dataclass(frozen=True)
+class Looks:
+    looks: list[Look]  # every look found, most consistent first
+    chance: float  # the best consistency with the pixels shuffled: what chance alone reaches
+
+    def featured(self, at_most: int) -> list[Look]:
+        return [v for v in self.looks if v.featured][:at_most]
+
+
+Encode = Callable[[np.ndarray], np.ndarray]  # uint8 faces (n, size, size) -> unit activations (n, units)
+
+
+def find_looks(pixels: np.ndarray, acts: np.ndarray, encode: Encode, top: int, seed: int = 0) -> Looks:
+    """Every look the units propose, merged, checked against shuffled pixels and split halves. Fewer than
+    ``MIN_FACES`` faces have no looks: no group can stand apart from the rest."""
+    size = pixels.shape[-1]
+    if len(pixels) < MIN_FACES:
+        return Looks([], 0.0)
+    z = standardise(pixels)
+    candidates = _candidates(z, acts, top)
+    rng = np.random.default_rng(seed)
+    chance = 0.0
+    for _ in range(SHUFFLES):
+        shuffled = _shuffled(pixels, rng)
+        chance = max(chance, max((c.consistency for c in _candidates(standardise(shuffled), encode(shuffled), top)),
+                                 default=0.0))
+    merged = _merge(candidates, len(z))
+    checked = merged[:CHECKED]
+    confidence = _confidence(z, acts, [(_group(z, -1, g).offset, units) for g, units in checked],
+                             [rng.permutation(len(z)) for _ in range(SPLITS)], top, chance)
+    band = _side_band(size)
+    out = [_look(z, group, units, size, band, chance, confidence[k] if k < len(checked) else 0.0)
+           for k, (group, units) in enumerate(merged)]
+    return Looks(out, round(float(chance), 4))
+
+
+def standardise(pixels: np.ndarray) -> np.ndarray:
+    """(faces, pixels) float32: each face levelled to mean 0, sd 1, then each pixel standardised over faces."""
+    x = pixels.reshape(len(pixels), -1).astype(np.float32)
+    x -= x.mean(axis=1, keepdims=True)
+    x /= x.std(axis=1, keepdims=True) + 1e-6
+    x -= x.mean(axis=0)
+    x /= x.std(axis=0) + 1e-6
+    return x
+
+
+@dataclass(frozen=True)
+class _Group:
+    unit: int
+    faces: np.ndarray  # sorted indices
+    consistency: float
+    offset: np.ndarray
+
+
+def _candidates(z: np.ndarray, acts: np.ndarray, top: int) -> list[_Group]:
+    """Each unit's group (its ``top`` faces), and the group refined from it when refining moved it: all units
+    at once, a chunk of groups at a time."""
+    if len(z) < 2 or not acts.shape[1]:
+        return []
+    top = min(top, len(z))
+    units = np.flatnonzero(acts.max(axis=0) > acts.min(axis=0))
+    if not len(units):
+        return []
+    start = np.sort(np.argsort(-acts[:, units], axis=0, kind="stable")[:top].T, axis=1)
+    offsets, consistency, regions, spreads = _stats(z, start)
+    out = [_Group(int(u), start[i], float(consistency[i]), offsets[i]) for i, u in enumerate(units)]
+    groups, best = start.copy(), consistency.copy()
+    moved = np.zeros(len(units), bool)
+    active = np.arange(len(units))
+    for _ in range(REFINE_STEPS):
+        if not len(active):
+            break
+        weights = np.zeros((len(active), z.shape[1]), np.float32)
+        rows = np.arange(len(active))[:, None]
+        weights[rows, regions[active]] = (np.take_along_axis(offsets[active], regions[active], axis=1)
+                                          / (spreads[active] + SD_FLOOR) ** 2)
+        scores = z @ weights.T  # (faces, active)
+        new = np.sort(np.argsort(-scores, axis=0, kind="stable")[:top].T, axis=1)
+        o, c, r, sd = _stats(z, new)
+        better = ~np.all(new == groups[active], axis=1) & (c > best[active])
+        keep = active[better]
+        groups[keep], best[keep], offsets[keep], regions[keep], spreads[keep] = (
+            new[better], c[better], o[better], r[better], sd[better])
+        moved[keep] = True
+        active = keep
+    out += [_Group(int(units[i]), groups[i], float(best[i]), offsets[i]) for i in np.flatnonzero(moved)]
+    return out
+
+
+STATS_CHUNK = 32  # groups measured at once: (chunk, top, pixels) floats in memory
+
+
+def _stats(z: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per group (rows of face indices): its composite, consistency, region, and its faces' spread there."""
+    n_groups, pixels = len(groups), z.shape[1]
+    k = max(1, int(REGION * pixels))
+    offsets = np.empty((n_groups, pixels), np.float32)
+    consistency = np.empty(n_groups)
+    regions = np.empty((n_groups, k), np.int64)
+    spreads = np.empty((n_groups, k), np.float32)
+    for s in range(0, n_groups, STATS_CHUNK):
+        g = z[groups[s:s + STATS_CHUNK]]  # (chunk, top, pixels)
+        c = g.mean(axis=1)
+        r = np.argpartition(-np.abs(c), k - 1, axis=1)[:, :k]
+        sd = np.take_along_axis(g, r[:, None, :], axis=2).std(axis=1)
+        offsets[s:s + STATS_CHUNK], regions[s:s + STATS_CHUNK], spreads[s:s + STATS_CHUNK] = c, r, sd
+        consistency[s:s + STATS_CHUNK] = (np.abs(np.take_along_axis(c, r, axis=1)) / (sd + 1e-6)).mean(axis=1)
+    return offsets, consistency, regions, spreads
+
+
+def _region(z: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    g = z[faces]
+    c = g.mean(axis=0)
+    k = max(1, int(REGION * z.shape[1]))
+    region = np.argpartition(-np.abs(c), k - 1)[:k]
+    return c, g[:, region].std(axis=0), region
+
+
+def _group(z: np.ndarray, unit: int, faces: np.ndarray) -> _Group:
+    c, sd, region = _region(z, faces)
+    return _Group(unit, faces, float(np.mean(np.abs(c[region]) / (sd + 1e-6))), c)
+
+
+def _refine(z: np.ndarray, faces: np.ndarray, top: int) -> np.ndarray | None:
+    """The group moved towards faces more alike where it departs, while that makes it more consistent."""
+    best = _group(z, -1, faces).consistency
+    moved = None
+    for _ in range(REFINE_STEPS):
+        c, sd, region = _region(z, faces)
+        score = z[:, region] @ (c[region] / (sd + SD_FLOOR) ** 2)
+        new = np.sort(np.argsort(-score, kind="stable")[:top])
+        if np.array_equal(new, faces):
+            break
+        consistency = _group(z, -1, new).consistency
+        if consistency <= best:
+            break
+        faces, best, moved = new, consistency, new
+    return moved
+
+
+def _merge(candidates: list[_Group], faces: int) -> list[tuple[np.ndarray, list[int]]]:
+    """Candidates most consistent first; one that overlaps or resembles a kept look joins it."""
+    ordered = sorted(candidates, key=lambda g: (-g.consistency, g.unit))
+    if not ordered:
+        return []
+    shape = (len(ordered), ordered[0].offset.size)
+    kept_offsets = np.empty(shape, np.float32)  # centred, unit length: a dot product is a correlation
+    kept_faces = np.zeros((len(ordered), faces), np.float32)
+    kept: list[tuple[_Group, list[int]]] = []
+    for c in ordered:
+        centred = c.offset - c.offset.mean()
+        centred /= np.linalg.norm(centred) or 1.0
+        member = np.zeros(faces, np.float32)
+        member[c.faces] = 1
+        n = len(kept)
+        if n:
+            both = kept_faces[:n] @ member
+            sizes = np.array([len(g.faces) for g, _ in kept])
+            close = (both / (sizes + len(c.faces) - both) >= SAME_FACES) | (kept_offsets[:n] @ centred >= SAME_LOOK)
+            if close.any():
+                units = kept[int(np.argmax(close))][1]
+                if c.unit not in units:
+                    units.append(c.unit)
+                continue
+        kept_offsets[n], kept_faces[n] = centred, member
+        kept.append((c, [c.unit]))
+    return [(g.faces, units) for g, units in kept]
+
+
+def _look(z: np.ndarray, faces: np.ndarray, units: list[int], size: int, band: np.ndarray, chance: float,
+          confidence: float) -> Look:
+    c, sd, region = _region(z, faces)
+    consistency = float(np.mean(np.abs(c[region]) / (sd + 1e-6)))
+    score = z[:, region] @ np.sign(c[region]) / len(region)
+    typical = faces[np.argsort(-score[faces], kind="stable")]
+    members = score >= score[faces].mean() / 2
+    prevalence = float(members.mean())
+    outside = region[band[region]]
+    background = len(outside) >= BACKGROUND_SHARE * len(region) and float(c[outside].mean()) > 0
+    effects = region_effects(c, region, size)
+    said = strongest(effects)
+    return Look(units, [int(i) for i in typical], round(prevalence, 4), round(consistency, 4),
+                consistency > chance, round(confidence, 4), bool(background),
+                effects, said, caption(said, background), c, members)
+
+
+def _confidence(z: np.ndarray, acts: np.ndarray, looks: list[tuple[np.ndarray, list[int]]],
+                splits: list[np.ndarray], top: int, chance: float) -> list[float]:
+    """Per look (its composite and units): the share of random halvings in which both halves find it again."""
+    kw = max(1, int(REGION * z.shape[1]))
+    departs = [np.argpartition(-np.abs(offset), kw - 1)[:kw] for offset, _ in looks]
+    asked = sorted({u for _, units in looks for u in units[:HALF_UNITS]})
+    found = np.zeros(len(looks))
+    for order in splits:
+        both = np.ones(len(looks), bool)
+        for half in (order[: len(order) // 2], order[len(order) // 2:]):
+            zh = z[half]
+            k = min(top, max(2, len(half) // 4))
+            proposed = {}
+            for g in _candidates(zh, acts[half][:, asked], k):  # every look's units at once, on this half
+                proposed.setdefault(asked[g.unit], []).append(g)
+            for j, (offset, units) in enumerate(looks):
+                if both[j]:
+                    groups = [g for u in units[:HALF_UNITS] for g in proposed.get(u, [])]
+                    both[j] = _found_again(zh, groups, offset, departs[j], k, chance)
+        found += both
+    return [float(f) / len(splits) for f in found]
+
+
+def _found_again(z: np.ndarray, groups: list[_Group], offset: np.ndarray, departs: np.ndarray, top: int,
+                 chance: float) -> bool:
+    """Some group proposed in these faces alone departs as the look does (cosine AGREE or more between the
+    composites, over the pixels where either departs most) and is more consistent than chance: the units'
+    groups, and the faces that fit the look's composite best, refined on these faces."""
+    fits = np.sort(np.argsort(-(z[:, departs] @ offset[departs]), kind="stable")[:top])
+    refined = _refine(z, fits, top)
+    for g in groups + [_group(z, -1, fits if refined is None else refined)]:
+        _, _, region = _region(z, g.faces)
+        where = np.union1d(region, departs)
+        if g.consistency > chance and _cosine(g.offset[where], offset[where]) >= AGREE:
+            return True
+    return False
+
+
+def _shuffled(pixels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Every pixel shuffled across faces on its own: each pixel's values kept, every shared pattern broken."""
+    flat = pixels.reshape(len(pixels), -1)
+    rows = np.argsort(rng.random(flat.shape), axis=0)
+    return np.take_along_axis(flat, rows, axis=0).reshape(pixels.shape)
+
+
+def _side_band(size: int) -> np.ndarray:
+    x = (np.arange(size) + 0.5) / size
+    return np.broadcast_to(np.abs(x - 0.5) >= 0.5 - SIDE_BAND, (size, size)).ravel()
+
+
+def region_effects(offset: np.ndarray, region: np.ndarray, size: int) -> dict[str, dict[str, float]]:
+    """Where a look departs: for each named region holding part of the look's region, the mean departure
+    there (sd of the levelled pixels, signed: negative is darker), the share of the look's departure it
+    holds, and its balance (+1: all of it brighter, -1: all darker)."""
+    mask = np.zeros(size * size, bool)
+    mask[region] = True
+    mask = mask.reshape(size, size)
+    c = offset.reshape(size, size)
+    total = float(np.abs(c[mask]).sum()) or 1.0
+    out = {}
+    spans = {**REGIONS, **{p: None for p in PAIRS}}
+    for name, span in spans.items():
+        if span is None:
+            a, b = (_box(REGIONS[n], size) for n in PAIRS[name])
+            inside = np.zeros((size, size), bool)
+            inside[a] = inside[b] = True
+        else:
+            inside = np.zeros((size, size), bool)
+            inside[_box(span, size)] = True
+        here = inside & mask
+        if here.any():
+            out[name] = {"departure": round(float(c[here].mean()), 3),
+                         "share": round(float(np.abs(c[here]).sum()) / total, 3),
+                         "balance": round(float(c[here].sum() / np.abs(c[here]).sum()), 3)}
+    return out
+
+
+def _box(span: tuple[float, float, float, float], size: int) -> tuple[slice, slice]:
+    top, bottom, left, right = span
+    return (slice(int(top * size), max(int(bottom * size), int(top * size) + 1)),
+            slice(int(left * size), max(int(right * size), int(left * size) + 1)))
+
+
+def strongest(effects: dict[str, dict[str, float]]) -> list[tuple[str, str]]:
+    """The regions holding most of the look's departure (each at least ``NAMED`` of it), at most ``SAID``,
+    each as (region, "darker" | "brighter" | "mixed"); a pair of sides in place of either side when both hold
+    a part the same way. A region is "mixed" when its brighter and darker parts nearly cancel (|balance| under
+    ``MIXED``)."""
+    share = {k: v["share"] for k, v in effects.items()}
+    tone = {k: "mixed" if abs(v["balance"]) < MIXED else "darker" if v["balance"] < 0 else "brighter"
+            for k, v in effects.items()}
+    for pair, (a, b) in PAIRS.items():
+        both = a in share and b in share and tone[a] == tone[b] != "mixed"
+        if both and min(share[a], share[b]) >= NAMED / 2:
+            share.pop(a), share.pop(b)
+        else:
+            share.pop(pair, None)
+    ranked = sorted(((v, k) for k, v in share.items() if v >= NAMED), reverse=True)
+    return [(k, tone[k]) for _, k in ranked[:SAID]]
+
+
+def caption(said: list[tuple[str, str]], background: bool) -> str:
+    """Plain words for a look: its strongest effects, and what they usually mean, as a question."""
+    if background:
+        return "A bright background beside the face (the photos' setting, not a look of the face)."
+    if not said:
+        return "No region stands out clearly: these faces differ from the rest only slightly, all over."
+    parts = []
+    for region, tone in said:
+        verb = "are" if region in PAIRS or region.endswith("s") else "is"
+        hint = HINTS.get((region, tone))
+        words = "different, with brighter and darker parts" if tone == "mixed" else tone
+        parts.append(f"the {region} {verb} {words}" + (f" ({hint}?)" if hint else ""))
+    text = " and ".join(parts) if len(parts) == 2 and not any("(" in p for p in parts) else "; ".join(parts)
+    return text[0].upper() + text[1:] + "."
+
+
+def share_words(share: float) -> str:
+    """A share as a reader says it: "about 1 in 5 faces"."""
+    if share <= 0:
+        return "no faces"
+    if share >= 0.4:
+        return f"about {round(share * 100)}% of faces"
+    n = max(2, round(1 / share))
+    return f"about 1 in {n} faces"
+
+
+def _jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    return len(np.intersect1d(a, b, assume_unique=True)) / len(np.union1d(a, b))
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a - a.mean(), b - b.mean()
+    denom = float(np.sqrt((a @ a) * (b @ b)))
+    return float(a @ b) / denom if denom > 0 else 0.0
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    denom = float(np.sqrt((a @ a) * (b @ b)))
+    return float(a @ b) / denom if denom > 0 else 0.0
