@@ -160,6 +160,7 @@ class ChangeView:
     prevalence: list[float]  # per year
     change: float
     p: float
+    p_text: str  # "p < 0.001", "p = 0.03"
     significant: bool
     composites: list[np.ndarray]  # per year: the mean of that year's faces that show it (a year with none: grey)
 
@@ -578,8 +579,9 @@ def _change_view(k: int, c: trends.Change, look: looks.Look, found: Faces, years
         members = look.members & (years.of_face == y)
         composites.append(_mean(found.pixels[members]) if members.any()
                           else np.full(found.pixels.shape[1:], 128, np.uint8))
+    p_text = "p < 0.001" if c.p < 0.001 else f"p = {c.p:.2g}"
     return ChangeView(k + 1, look.unit, look.units, look.caption, look.background, c.prevalence, c.change, c.p,
-                      c.significant, composites)
+                      p_text, c.significant, composites)
 
 
 def _tilt_by_year(found: Faces, years: trends.Years) -> list[YearAttribute]:
@@ -630,4 +632,4 @@ def method_numbers() -> dict:
             "background_share": looks.BACKGROUND_SHARE, "shuffles": looks.SHUFFLES, "chance_one_in": looks.SHUFFLES + 1,
             "splits": looks.SPLITS,
             "half_units": looks.HALF_UNITS, "agree": looks.AGREE, "confident": looks.CONFIDENT, "named": looks.NAMED,
-            "said": looks.SAID, "mixed": looks.MIXED, "look_regions": looks.REGIONS}
+            "said": looks.SAID, "mixed": looks.MIXED, "look_regions": looks.REGIONS, "significant": trends.SIGNIFICANT}

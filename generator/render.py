@@ -211,7 +211,8 @@ def report_json(a: Analysis) -> dict:
                      for u, c in sorted(a.captions.items())},
         "looks": [{"rank": v.rank, "unit": v.unit, "units": v.units, "faces": v.faces, "prevalence": v.prevalence,
                    "share_words": v.share_words, "consistency": v.consistency, "beyond_chance": v.beyond_chance,
-                   "confidence": v.confidence, "background": v.background, "featured": v.featured, "caption": v.caption, "effects": v.effects}
+                   "confidence": v.confidence, "background": v.background, "featured": v.featured,
+                   "caption": v.caption, "effects": v.effects}
                   for v in a.looks],
         "chance_consistency": a.chance_consistency,
         "attributes": [{"name": t.name, "measured": t.measured, "share": t.share, "sentence": t.sentence}
@@ -235,14 +236,29 @@ def report_json(a: Analysis) -> dict:
 # ---------------------------------------------------------------- index and site
 
 
-def render_index(site: SiteSettings, summaries: list[dict], method: dict, trends: bool = False) -> dict[str, bytes]:
-    """The home page listing every report (newest first), and the stylesheet."""
+def render_index(site: SiteSettings, summaries: list[dict], method: dict, trends: bool = False,
+                 trend: dict | None = None) -> dict[str, bytes]:
+    """The home page listing every report (newest first) with its looks and, under the last year, what changed
+    since the first (the trends page's significant changes); and the stylesheet."""
     reports = sorted(summaries, key=lambda d: (d.get("date", ""), d["slug"]), reverse=True)
+    changed = _changed(trend)
     common = {"root": "", "site": site, "build_date": build_date(), "version": __version__}
     answers = {d["slug"]: [v for v in d.get("looks", []) if v.get("featured")] for d in reports}
-    html = _env().get_template("index.html").render(reports=reports, answers=answers, trends=trends, **common)
+    html = _env().get_template("index.html").render(reports=reports, answers=answers, trends=trends,
+                                                    changed=changed, **common)
     return {"index.html": html.encode(), "method.html": _html("method.html", m=method, **common),
             "static/style.css": (TEMPLATES / "static" / "style.css").read_bytes()}
+
+
+def _changed(trend: dict | None) -> dict:
+    """{slug of the last year, sentences}: the trends page's significant changes, said in a line each."""
+    if not trend or not trend.get("years") or "changes" not in trend:
+        return {}
+    first, last = trend["years"][0], trend["years"][-1]
+    lines = [f"{'Rose' if c['change'] > 0 else 'Fell'} since {first['title']}: {c['caption'].rstrip('.')} "
+             f"({percent(c['prevalence'][0])}% to {percent(c['prevalence'][-1])}% of faces)."
+             for c in trend["changes"] if c["significant"]][:2]
+    return {last["slug"]: lines or [f"No look changed beyond chance since {first['title']}."]}
 
 
 def build_date() -> str:
