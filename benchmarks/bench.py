@@ -1,4 +1,5 @@
-"""Every figure of issue 6 in one command: roofline, training, builds, faces, scale, grid, render, GPU.
+"""Every figure of issues 6 and 14 in one command: fresh-process builds as ratios, roofline, training, builds,
+faces, scale, grid, render, GPU.
 
 Run by hand from the repository root:
 
@@ -30,7 +31,11 @@ import bench_build
 
 log = logging.getLogger("bench")
 REPO = Path(__file__).resolve().parents[1]
-SECTIONS = ("roofline", "training", "builds", "faces", "scale", "grid", "render", "gpu")
+SECTIONS = ("fresh", "roofline", "training", "builds", "faces", "scale", "grid", "render", "gpu")
+# Issue 14: ratios, each figure against its reference from the same run, so that they hold on any CPU
+RATIOS = {"training_to_ideal": 1.5, "orl_process_to_training": 2.0, "scale_process_to_training": 1.3,
+          "demo_process_to_training_and_sweep": 2.5, "heavy_stage_cpu_percent": 180.0,
+          "no_change_orl_process_s": 0.4, "no_change_scale_process_s": 3.0}
 TARGETS = {"training_ratio_to_ideal": 2.0, "orl_cold_s": 8.0, "orl_warm_s": 1.0, "scale_cold_s": 300.0,
            "scale_peak_rss_mb": 2048.0, "grid_s": 1.0, "render_s": 2.0}
 BATCH, PIXELS, UNITS = 100, 64 * 64, 400  # the default model's shapes: batch 100, 64x64 crops, 400 units
@@ -46,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr)
     # facetrend is imported as installed (`make setup`): its sources are generator/, so the folder alone is not it
     bench_build.orl_photos()  # fail at once if the ORL faces are missing
-    result = {"machine": machine(), "quick": args.quick, "repeat": args.repeat, "targets": TARGETS}
+    result = {"machine": machine(), "quick": args.quick, "repeat": args.repeat, "ratio_targets": RATIOS,
+              "targets": TARGETS}
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         ctx = Context(args, Path(tmp))
         for name in args.only:
@@ -74,11 +80,21 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def machine() -> dict:
-    """bench_build's machine description, plus what was uncommitted in the measured code."""
-    info = bench_build.machine_info()
+    """bench_build's machine description, its vector units, and what was uncommitted in the measured code."""
+    info = bench_build.machine_info() | {"vector_units": _vector_units()}
     done = subprocess.run(["git", "status", "--porcelain", "--", "generator", "templates", "benchmarks"],
                           cwd=REPO, capture_output=True, text=True)
     return info | {"uncommitted": done.stdout.split("\n")[:-1] if done.returncode == 0 else None}
+
+
+def _vector_units() -> str:
+    """AVX-512 or AVX2 (what torch's kernels can use here), from /proc/cpuinfo's flags."""
+    try:
+        flags = next((line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")), "")
+    except OSError:
+        return "unknown"
+    words = set(flags.split())
+    return "AVX-512" if "avx512f" in words else "AVX2" if "avx2" in words else "neither AVX2 nor AVX-512"
 
 
 def _section(name: str, ctx: Context) -> dict:
@@ -86,7 +102,11 @@ def _section(name: str, ctx: Context) -> dict:
     log.info("--- %s", name)
     load, cpu, code = bench_build._load_avg(), _cpu_seconds(), code_hash()
     start = time.perf_counter()
-    out = dict(SECTION_FUNCTIONS[name](ctx))  # a copy: some results are shared between sections
+    try:
+        out = dict(SECTION_FUNCTIONS[name](ctx))  # a copy: some results are shared between sections
+    except Exception as exc:  # noqa: BLE001 - one failing section (a build broken mid-edit) keeps the others
+        log.exception("section %s failed", name)
+        out = {"error": f"{type(exc).__name__}: {str(exc)[-2000:]}"}
     wall, after = time.perf_counter() - start, _cpu_seconds()
     out |= {"load_avg_1m_at_start": load, "section_s": round(wall, 1), "code_hash_at_start": code,
             "code_changed_during_section": code_hash() != code}
@@ -160,6 +180,135 @@ def _timed(fn) -> tuple[float, object]:
     start = time.perf_counter()
     value = fn()
     return time.perf_counter() - start, value
+
+
+# ---------------------------------------------------------------- 0. fresh processes, as ratios (issue 14)
+
+
+def fresh(ctx: Context) -> dict:
+    """`facetrend build` as users run it, each build a fresh process: the ORL and demo reports cold (empty cache),
+    then a no-change rebuild; every figure beside its reference from the same run, and the ratio."""
+    ideal = ctx.roofline()["ideal_s"]
+    orl = [_fresh_pair("orl", bench_build._orl_content, i, ctx.repeat) for i in range(ctx.repeat)]
+    demo = [_fresh_pair("demo", bench_build._demo_content, i, ctx.repeat) for i in range(ctx.repeat)]
+    out = {"what": "`python -m facetrend build` in a subprocess per build (fresh cache and content each pair), "
+                   "wall seconds, CPU percent of the process and its workers, stage seconds from last-build.json",
+           "ideal_training_s": ideal, "orl": _fresh_summary(orl), "demo": _fresh_summary(demo)}
+    model = out["orl"]["cold"]["model_s"]
+    out["ratios"] = {
+        "training_to_ideal": _ratio(model, ideal, RATIOS["training_to_ideal"]),
+        "orl_process_to_training": _ratio(out["orl"]["cold"]["process_s"], model, RATIOS["orl_process_to_training"]),
+        "demo_process_to_training_and_sweep": _ratio(out["demo"]["cold"]["process_s"],
+                                                     out["demo"]["cold"]["model_s"] + out["demo"]["cold"]["sweep_s"],
+                                                     RATIOS["demo_process_to_training_and_sweep"]),
+        "no_change_orl_process_s": {"figure": out["orl"]["no_change"]["process_s"],
+                                    "target": RATIOS["no_change_orl_process_s"],
+                                    "meets_target": out["orl"]["no_change"]["process_s"]
+                                    < RATIOS["no_change_orl_process_s"]}}
+    out["stage_cpu"] = stage_cpu(ctx)
+    return out
+
+
+def _ratio(figure: float, reference: float, target: float) -> dict:
+    ratio = figure / reference if reference else float("inf")
+    return {"figure_s": round(figure, 3), "reference_s": round(reference, 3), "ratio": round(ratio, 2),
+            "target_ratio": target, "meets_target": ratio <= target}
+
+
+def _fresh_pair(slug: str, make_content, i: int, repeat: int) -> dict:
+    with tempfile.TemporaryDirectory(prefix=f"bench-fresh-{slug}-") as tmp:
+        root = Path(tmp)
+        make_content(root / "content")
+        cold = fresh_build(root)
+        again = fresh_build(root)
+    log.info("fresh %s %d/%d: cold %.2f s (%.0f%% CPU), no change %.2f s", slug, i + 1, repeat, cold["process_s"],
+             cold["cpu_percent"], again["process_s"])
+    return {"cold": cold, "no_change": again}
+
+
+def fresh_build(root: Path) -> dict:
+    """One `facetrend build` of root/content in a fresh process, as a user runs it: wall seconds, CPU percent
+    (the process and every process it waited for), stage seconds, and whether it changed anything."""
+    import resource
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # users have .pyc files
+    command = [sys.executable, "-m", "facetrend", "build", "-q", "--content", str(root / "content"),
+               "--out", str(root / "site"), "--cache", str(root / "cache")]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise RuntimeError(f"build failed:\n{done.stderr[-3000:]}")
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    record = bench_build.only_record(json.loads((root / "cache" / "last-build.json").read_text()))
+    timings = record["timings"]
+    sweep = sum(v for k, v in timings.items() if k.startswith("experiment: "))
+    return {"process_s": round(wall, 3), "cpu_percent": round(100 * cpu / wall, 1),
+            "model_s": timings.get("model", 0.0), "sweep_s": round(timings.get("experiments", 0.0), 3),
+            "sweep_runs_sum_s": round(sweep, 3), "timings_s": timings, "cached": record["cached"],
+            "changed": not record.get("skipped", False)}
+
+
+def _fresh_summary(pairs: list[dict]) -> dict:
+    """The median run of each kind (by process seconds), with every sample."""
+    out = {}
+    for kind in ("cold", "no_change"):
+        runs = sorted((p[kind] for p in pairs), key=lambda r: r["process_s"])
+        out[kind] = runs[(len(runs) - 1) // 2] | {"samples_process_s": [p[kind]["process_s"] for p in pairs]}
+    return out
+
+
+def stage_cpu(ctx: Context) -> dict:
+    """CPU percent (this process and its waited-for workers) of the heavy stages, each alone, in this process:
+    ORL training, ORL baselines, the demo's experiment sweep (cold cache)."""
+    import torch
+    from facetrend import baselines, train
+    from facetrend.config import ModelSettings
+
+    found, s = ctx.orl_faces(), ModelSettings()
+    mask = train.split_by_person(found.persons, s.test_fraction, s.seed)
+    x = torch.from_numpy(found.pixels.reshape(len(found.pixels), -1))
+    demo = _demo_faces(ctx)
+    base = ModelSettings(hidden=[400], dropout=0.2, epochs=60, batch_size=20, lr=0.002, weight_decay=0.5)
+    jobs = {"training (ORL, default model)": lambda: train.fit(x, mask, s, "cpu"),
+            "baselines (ORL, PCA + NMF, 400 components)": lambda: baselines.fit_baselines(
+                found.pixels, mask, 400, s.seed),
+            "experiment sweep (demo faces, default sweep, empty cache)": lambda: _sweep(demo, base, ctx.tmp)}
+    out = {}
+    for name, job in jobs.items():
+        job()  # warm-up: the figure is the stage's steady use of the cores
+        out[name] = _cpu_use(job) | {"target_percent": RATIOS["heavy_stage_cpu_percent"]}
+        log.info("stage cpu: %s %.2f s at %.0f%%", name, out[name]["seconds"], out[name]["cpu_percent"])
+    return out
+
+
+def _demo_faces(ctx: Context):
+    from facetrend import config, faces
+
+    content = ctx.tmp / "demo-content"
+    if not content.exists():
+        bench_build._demo_content(content)
+    site = config.load_site(content)
+    report = config.find_reports(content, site)[0]
+    return faces.report_faces(report, report.settings.faces, ctx.tmp / "demo-cache", 0)
+
+
+def _sweep(found, base, tmp: Path):
+    from facetrend import experiments
+
+    with tempfile.TemporaryDirectory(dir=tmp) as cache:
+        return experiments.run_sweep(found, experiments.default_sweep(base), int(found.pixels.shape[-1]), Path(cache))
+
+
+def _cpu_use(job) -> dict:
+    before = os.times()
+    seconds, _ = _timed(job)
+    after = os.times()
+    cpu = sum(after[:4]) - sum(before[:4])  # user + system, of this process and its waited-for children
+    return {"seconds": round(seconds, 3), "cpu_percent": round(100 * cpu / seconds, 1),
+            "meets_target": 100 * cpu / seconds >= RATIOS["heavy_stage_cpu_percent"]}
 
 
 # ---------------------------------------------------------------- 1. roofline
@@ -583,6 +732,13 @@ def scale(ctx: Context) -> dict:
     _edit_narrative(root / "content" / "scale" / "index.md")
     out["edited"] = _child_build(root, sizes[-1], "edited") | {"faces_in_set": sizes[-1], "what": EDITED}
     out["growth"] = _growth(out["sizes"])
+    largest = out["sizes"][str(sizes[-1])]
+    out["ratios"] = {"process_to_training": _ratio(largest["process_s"], largest["timings_s"].get("model", 0.0),
+                                                   RATIOS["scale_process_to_training"]) | {"faces": sizes[-1]},
+                     "no_change_process_s": {"figure": out["warm"]["process_s"], "faces": sizes[-1],
+                                             "target": RATIOS["no_change_scale_process_s"],
+                                             "meets_target": out["warm"]["process_s"]
+                                             < RATIOS["no_change_scale_process_s"]}}
     return out | _scale_verdict(out["sizes"])
 
 
@@ -610,7 +766,8 @@ def _child_build(root: Path, n: int, kind: str) -> dict:
     """One build in a fresh process: its seconds, peak RSS and its workers' peak, and last-build.json."""
     log.info("scale: %s build of %d faces", kind, n)
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", CHILD, str(root), str(REPO)], capture_output=True, text=True)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # users have .pyc files
+    done = subprocess.run([sys.executable, "-c", CHILD, str(root), str(REPO)], capture_output=True, text=True, env=env)
     process_s = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"{kind} build of {n} faces failed:\n{done.stderr[-3000:]}")
@@ -719,7 +876,7 @@ def _synced_fit(x, mask, settings, device: str):
     return fitted
 
 
-SECTION_FUNCTIONS = {"roofline": lambda ctx: ctx.roofline(), "training": training, "builds": builds,
+SECTION_FUNCTIONS = {"fresh": fresh, "roofline": lambda ctx: ctx.roofline(), "training": training, "builds": builds,
                      "faces": faces_section, "scale": scale, "grid": grid, "render": render, "gpu": gpu}
 
 

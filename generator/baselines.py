@@ -1,10 +1,18 @@
 """Baselines for the comparison: PCA (eigenfaces) and NMF on the autoencoder's own train/test split.
 
-Both are scikit-learn's, fitted on the training faces and scored on both sets
-in the autoencoder's unit (train.evaluate): mean squared reconstruction error
-per pixel, pixels scaled to [0, 1]. Their components are weight images laid
-out like the autoencoder's units (train.unit_weights): one row of size*size
-values each, so the same gallery and face_score apply.
+Both are fitted on the training faces and scored on both sets in the
+autoencoder's unit (train.evaluate): mean squared reconstruction error per
+pixel, pixels scaled to [0, 1]. Their components are weight images laid out
+like the autoencoder's units (train.unit_weights): one row of size*size values
+each, so the same gallery and face_score apply.
+
+Both run in torch, on the threads torch trains with (all cores by default;
+one for small sets, train.threads_for), and compute what scikit-learn's PCA
+and NMF(solver="mu", init="random") compute, from the same seeded start:
+tests/test_baselines.py checks them against scikit-learn's. PCA comes from the
+faces' Gram matrix; NMF is Lee and Seung's multiplicative updates.
+(scikit-learn ran them on one BLAS thread: two threads spin-waiting for a busy
+core made its SVD 30-50 times slower; a Gram matrix is one large product.)
 
 Components are capped where more would only copy the training faces: a
 mean-centred set of n faces varies in at most n - 1 directions, so PCA with
@@ -13,12 +21,12 @@ keep each face whole as one part. The note of each result says so.
 
 NMF runs a fixed number of multiplicative updates from a seeded random start,
 not to convergence. On the 390 ORL faces (64x64, 310 of them for training)
-100 updates take about 1.6 s on two cores, about as long as training the
-autoencoder, and leave the test error (0.0154) about a tenth above where 400
-updates bring it (0.0137); its cost grows with faces times components.
-Fixed counts keep the time bounded and the result the same in every build:
-two calls give bit-identical results, and the components do not depend on
-the number of BLAS threads (the errors may, around the tenth digit).
+PCA and 100 NMF updates take about 1.5 s on two idle cores (2.9 s on one),
+and leave the test error (0.0154) about a tenth above where 400 updates bring
+it (0.0137); the cost grows with faces times components (about 3 GFLOP an
+update on ORL). Fixed counts keep the
+time bounded and the result the same in every build: two calls give
+bit-identical results on one machine and thread count.
 """
 
 from __future__ import annotations
@@ -32,7 +40,6 @@ from pathlib import Path
 from typing import IO
 
 import numpy as np
-from tqdm import tqdm
 
 from . import cache
 
@@ -44,7 +51,7 @@ NMF_CHUNK = 20  # updates per step of the progress bar (each step also re-measur
 # shrink unused entries geometrically, and float32 subnormals slow BLAS many-fold.
 NMF_FLOOR = 1e-30
 MAX_FACES = 1000  # training faces fitted on, and test faces scored, at most (seeded samples beyond): bounded time
-VERSION = 2  # bump when the baselines change, to invalidate cached ones
+VERSION = 3  # bump when the baselines change, to invalidate cached ones
 
 
 @dataclass(frozen=True)
@@ -65,7 +72,7 @@ def fit_baselines(pixels: np.ndarray, test_mask: np.ndarray, n_components: int, 
     ``pixels`` holds the uint8 crops, (N, size, size) or (N, pixels). With fewer
     than two training faces there is nothing to compare, and the list is empty.
     """
-    from threadpoolctl import threadpool_limits  # installed with scikit-learn
+    import torch
 
     flat = pixels.reshape(len(pixels), -1)
     test_mask = np.asarray(test_mask, bool)
@@ -76,17 +83,17 @@ def fit_baselines(pixels: np.ndarray, test_mask: np.ndarray, n_components: int, 
     if len(train) < 2:
         log.info("baselines: skipped, %d training face(s)", len(train))
         return []
+    from .train import cpu_threads, threads_for
+
     results = []
-    for fit in (_pca, _nmf):
-        start = time.perf_counter()
-        # One BLAS thread: LAPACK's SVD and NMF's products of this size run about as fast on one, and two threads
-        # spin-waiting for a busy core made them 30-50 times slower (ORL's SVD: 7.5 s against 0.15 s).
-        with threadpool_limits(1, user_api="blas"):
+    with torch.no_grad(), cpu_threads(threads_for(len(train), train.shape[1], min(n_components, len(train)))):
+        for fit in (_pca, _nmf):
+            start = time.perf_counter()
             found = fit(train, test, n_components, seed)
-        results.append(Baseline(found.name, found.components, found.n_components, found.train_error,
-                                found.test_error, " ".join(filter(None, [found.note, train_note, test_note]))))
-        log.info("baselines: %s with %d components in %.2f s", results[-1].name, results[-1].n_components,
-                 time.perf_counter() - start)
+            results.append(Baseline(found.name, found.components, found.n_components, found.train_error,
+                                    found.test_error, " ".join(filter(None, [found.note, train_note, test_note]))))
+            log.info("baselines: %s with %d components in %.2f s", results[-1].name, results[-1].n_components,
+                     time.perf_counter() - start)
     return results
 
 
@@ -99,44 +106,74 @@ def _sample(rows: np.ndarray, seed: int, what: str) -> tuple[np.ndarray, str]:
 
 
 def _pca(train: np.ndarray, test: np.ndarray, wanted: int, seed: int) -> Baseline:
-    from sklearn.decomposition import PCA
+    """Eigenfaces: the first ``wanted`` principal axes of the training faces, each signed so that its largest entry
+    is positive (as scikit-learn's PCA signs them).
+
+    From the faces' Gram matrix in float64 (one product of faces x pixels by its transpose, then the eigenvectors
+    of a faces x faces matrix): the same axes as a thin SVD of the centred faces, at a fraction of the cost, and
+    not a chain of small LAPACK steps that each wait for every thread. Axes with no variance (identical faces)
+    are zero rows: they rebuild nothing, as they should.
+    """
+    import torch
 
     n, pixels = train.shape
     k, note = _cap(wanted, min(n - 1, pixels), f"{n} training faces, less their mean face, span only {n - 1} "
                    "dimensions, which that many components rebuild exactly" if n - 1 < pixels
                    else f"a crop has only {pixels} pixels")
-    with np.errstate(divide="ignore", invalid="ignore"):  # "auto": an exact SVD for a few hundred faces
-        model = PCA(k, svd_solver="auto", random_state=seed).fit(train)  # errstate: identical faces have no variance
+    x = torch.from_numpy(train)
+    mean = x.mean(dim=0)
+    centred = (x - mean).double()
+    values, vectors = torch.linalg.eigh(centred @ centred.T)
+    values, vectors = values.flip(0)[:k], vectors.flip(1)[:, :k]
+    singular = values.clamp_min(0).sqrt()
+    kept = singular > singular[:1] * 1e-6 * n if k else singular > 0
+    axes = (vectors.T @ centred) / torch.where(kept, singular, 1.0)[:, None] * kept[:, None]
+    largest = axes.gather(1, axes.abs().argmax(dim=1, keepdim=True))
+    components = (axes * torch.where(largest < 0, -1.0, 1.0)).float()
 
-    def error(x: np.ndarray) -> float:
-        return _mse(x, model.inverse_transform(model.transform(x)))
+    def error(faces: np.ndarray) -> float:
+        centred = torch.from_numpy(faces) - mean
+        return _mse(centred, (centred @ components.T) @ components)
 
-    return Baseline("PCA", model.components_.astype(np.float32), k, error(train),
-                    error(test) if len(test) else None, note)
+    return Baseline("PCA", components.numpy(), k, error(train), error(test) if len(test) else None, note)
 
 
 def _nmf(train: np.ndarray, test: np.ndarray, wanted: int, seed: int) -> Baseline:
+    import torch
+
     n, pixels = train.shape
     why = f"with one per training face ({n}) it can already keep each face whole"
     k, note = _cap(wanted, min(n, pixels), why if n < pixels else f"a crop has only {pixels} pixels")
+    x = torch.from_numpy(train)
     parts = _nmf_parts(train, k, seed)
     codes = _nmf_codes(train, parts)
-    order = np.argsort(-np.linalg.norm(codes, axis=0) * np.linalg.norm(parts, axis=1), kind="stable")
+    order = np.argsort(-np.linalg.norm(codes.numpy(), axis=0) * np.linalg.norm(parts.numpy(), axis=1), kind="stable")
     note = " ".join(filter(None, [note, f"Fitted with {NMF_UPDATES} multiplicative updates, short of "
                                   "convergence to keep the build quick: a longer fit would lower both errors."]))
-    return Baseline("NMF", parts[order].astype(np.float32), k, _mse(train, codes @ parts),
-                    _mse(test, _nmf_codes(test, parts) @ parts) if len(test) else None, note)
+    test_error = _mse(torch.from_numpy(test), _nmf_codes(test, parts) @ parts) if len(test) else None
+    return Baseline("NMF", parts.numpy()[order].astype(np.float32), k, _mse(x, codes @ parts), test_error, note)
 
 
-def _nmf_parts(x: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """NMF components of ``x`` (k, pixels), from a seeded random start, with a progress bar."""
-    from sklearn.decomposition import non_negative_factorization
+EPSILON = float(np.finfo(np.float32).eps)  # a zero denominator of an update becomes this (as scikit-learn does)
 
-    w = h = None
+
+def _nmf_parts(x: np.ndarray, k: int, seed: int):
+    """NMF components of ``x`` (k, pixels) as a tensor, by Lee and Seung's multiplicative updates for the squared
+    error, in torch (on all its threads), from scikit-learn's seeded random start ("random" init), with a
+    progress bar. The same updates as scikit-learn's ``solver="mu"``: W <- W * XH'/(WHH'), H <- H * W'X/(W'WH)."""
+    import torch
+    from tqdm import tqdm
+
+    avg = np.sqrt(x.mean() / k)
+    rng = np.random.RandomState(seed)
+    h = torch.from_numpy(np.abs(avg * rng.standard_normal((k, x.shape[1]))).astype(np.float32))
+    w = torch.from_numpy(np.abs(avg * rng.standard_normal((len(x), k))).astype(np.float32))
+    data = torch.from_numpy(x)
     with tqdm(total=NMF_UPDATES, desc="NMF", unit="update", disable=None) as bar:
         for _ in range(NMF_UPDATES // NMF_CHUNK):
-            w, h, _ = non_negative_factorization(x, w, h, k, init="random" if w is None else "custom",
-                                                 solver="mu", max_iter=NMF_CHUNK, tol=0, random_state=seed)
+            for _ in range(NMF_CHUNK):
+                w.mul_(_ratio(data @ h.T, w @ (h @ h.T)))
+                h.mul_(_ratio(w.T @ data, (w.T @ w) @ h))
             w[w < NMF_FLOOR] = 0
             h[h < NMF_FLOOR] = 0
             bar.update(NMF_CHUNK)
@@ -145,14 +182,24 @@ def _nmf_parts(x: np.ndarray, k: int, seed: int) -> np.ndarray:
     return h
 
 
-def _nmf_codes(x: np.ndarray, parts: np.ndarray) -> np.ndarray:
-    """Non-negative codes (faces, k) that rebuild ``x`` from fixed ``parts``, as NMF.transform finds them."""
-    from sklearn.decomposition import non_negative_factorization
+def _ratio(numerator, denominator):
+    """numerator / denominator, in place, a zero denominator taken as EPSILON."""
+    return numerator.div_(denominator.masked_fill_(denominator == 0, EPSILON))
 
+
+def _nmf_codes(x: np.ndarray, parts):
+    """Non-negative codes (faces, k) that rebuild ``x`` from fixed ``parts``, as NMF.transform finds them: the
+    updates of W alone, from every entry at sqrt(mean / k)."""
+    import torch
+
+    k = len(parts)
     if not parts.any():
-        return np.zeros((len(x), len(parts)), x.dtype)
-    codes, _, _ = non_negative_factorization(x, H=parts, n_components=len(parts), update_H=False, solver="mu",
-                                             max_iter=NMF_UPDATES, tol=0)
+        return torch.zeros((len(x), k))
+    data = torch.from_numpy(x)
+    codes = torch.full((len(x), k), float(np.sqrt(x.mean() / k)))
+    numerator, gram = data @ parts.T, parts @ parts.T
+    for _ in range(NMF_UPDATES):
+        codes.mul_(_ratio(numerator.clone(), codes @ gram))
     return codes
 
 
@@ -163,10 +210,12 @@ def _cap(wanted: int, limit: int, why: str) -> tuple[int, str]:
     return limit, f"{limit} components, not the {wanted} asked for: {why}."
 
 
-def _mse(x: np.ndarray, reconstruction: np.ndarray) -> float:
-    """Sum of squared errors over the number of pixel values, as train.evaluate reports."""
+def _mse(x, reconstruction) -> float:
+    """Sum of squared errors over the number of pixel values, as train.evaluate reports (tensors)."""
+    import torch
+
     diff = x - reconstruction
-    return float(np.sum(diff * diff, dtype=np.float64) / x.size)
+    return float(torch.sum(diff * diff, dtype=torch.float64) / x.numel())
 
 
 # ---------------------------------------------------------------- cache
@@ -177,7 +226,7 @@ def fit_or_load(pixels: np.ndarray, test_mask: np.ndarray, n_components: int, se
     """The baselines from ``cache_dir`` when they were fitted to these crops, split and count, else fitted;
     and whether they came from the cache."""
     stamp = {"v": VERSION, "shape": pixels.shape, "n": n_components, "seed": seed, "max": MAX_FACES,
-             "updates": NMF_UPDATES, "sklearn": _sklearn_version()}
+             "updates": NMF_UPDATES, "torch": _torch_version()}
     key = cache.key(stamp, np.ascontiguousarray(pixels), np.ascontiguousarray(test_mask, bool))
     path = cache.entry_path(cache_dir, cache.BASELINES, key, ".npz")
     if not retrain:
@@ -190,10 +239,10 @@ def fit_or_load(pixels: np.ndarray, test_mask: np.ndarray, n_components: int, se
     return fitted, False
 
 
-def _sklearn_version() -> str:
-    from importlib.metadata import version
+def _torch_version() -> str:
+    import torch
 
-    return version("scikit-learn")
+    return str(torch.__version__)
 
 
 def _load(key: str, path: Path) -> list[Baseline]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -54,7 +56,8 @@ class _Clock:
 def build(options: BuildOptions) -> BuildResult:
     """Build the site, holding the output folder's lock so two builds never interleave. An output folder the
     build may not replace is refused before anything (the lock included) is written."""
-    render.check_output(options.out, [options.content, options.cache, Path.cwd()])
+    render.check_output(options.out, [options.content, options.cache, Path.cwd()],
+                        collect.photo_folders(options.content))
     with exclusive(options.out):
         return _build(options)
 
@@ -104,13 +107,16 @@ def _build(options: BuildOptions) -> BuildResult:
     """Each changed page: stamp -> kept? -> faces -> model -> analysis -> render; then one atomic write."""
     site = config.apply_site_overrides(config.load_site(options.content), options.base_url)
     every = [config.apply_overrides(r, options.smoke) for r in config.find_reports(options.content, site)]
-    pages = _pages(site, every, options)
+    hashes = incremental.PhotoHashes.load(options.cache)  # photos unchanged since the last build are not read
+    pages = _pages(site, every, options, hashes)
     for page in pages:
         if page.kept is None:
             _compute(page, site, every, options)
     summaries = [p.doc or p.kept for p in pages if p.report.slug != config.TRENDS_SLUG and (p.doc or p.kept)]
     files = {k: v for p in pages for k, v in p.files.items()}
-    files.update(render.render_index(site, summaries, analyse.method_numbers(), trends=len(every) > 1))
+    trend = next((p.doc or p.kept for p in pages if p.report.slug == config.TRENDS_SLUG), None)
+    files.update(render.render_index(site, summaries, analyse.method_numbers(),
+                                     trends=len(config.trend_reports(every)) > 1, trend=trend))
     carried = sorted(p.report.slug for p in pages if p.kept is not None)
     files.update(_feeds(site, summaries, files, carried))
     computed = [p for p in pages if p.kept is None]
@@ -124,10 +130,12 @@ def _build(options: BuildOptions) -> BuildResult:
         log.info("nothing changed: %s left as it was", options.out)
     last = {"reports": {p.report.slug: {"timings": p.clock.timings, "cached": p.clock.cached} for p in computed}}
     cache.write_record(options.cache, last)
+    hashes.save(options.cache)
     return BuildResult([p.doc for p in computed], last, options.out, written)
 
 
-def _pages(site: config.SiteSettings, every: list[config.Report], options: BuildOptions) -> list[Page]:
+def _pages(site: config.SiteSettings, every: list[config.Report], options: BuildOptions,
+           hashes: incremental.PhotoHashes) -> list[Page]:
     """Every page of the site with its stamp, and the earlier report.json of those that can stay."""
     chosen = {r.slug for r in config.find_reports(options.content, site, options.report)}
     if options.report is None:
@@ -136,11 +144,12 @@ def _pages(site: config.SiteSettings, every: list[config.Report], options: Build
     code = incremental.code_stamp(render.TEMPLATES)
     previous = {} if options.retrain else incremental.load(options.cache, options.out)
     reports = list(every)
-    if len(every) > 1:
-        reports.append(config.apply_overrides(config.trends_report(options.content, site, every), options.smoke))
+    years = config.trend_reports(every)  # the reports that count as years (front matter `trends: false` leaves one out)
+    if len(years) > 1:
+        reports.append(config.apply_overrides(config.trends_report(options.content, site, years), options.smoke))
     pages = []
     for report in reports:
-        stamp = "" if report.slug not in chosen else _stamp(code, site, report, navs[report.slug], every)
+        stamp = "" if report.slug not in chosen else _stamp(code, site, report, navs[report.slug], every, hashes)
         kept = _kept(options.out / report.slug, stamp, previous.get(report.slug))
         pages.append(Page(report, navs[report.slug], previous.get(report.slug, "") if kept else stamp, kept))
     return pages
@@ -148,12 +157,14 @@ def _pages(site: config.SiteSettings, every: list[config.Report], options: Build
 
 def _compute(page: Page, site: config.SiteSettings, every: list[config.Report], options: BuildOptions) -> None:
     """Stages 2-6 for one page: faces, model, analysis, and its files rendered in memory."""
-    from . import train  # torch: only when a report is computed
-
+    soon = _import_soon(*LATER_IMPORTS)  # torch and the rest: only when a report is computed
     report, clock = page.report, page.clock
     found, years = _faces(report, every, options, clock)
+    from . import train  # waits for the import started above, outside the model stage's time
+
     with clock.stage("model"):
         trained = train.train_or_load(found, report.settings.model, options.cache, options.retrain)
+    soon.join()  # no import in flight once the analysis may fork (experiments.run_sweep)
     result, cached, seconds = analyse.analyse(report, found, trained, analyse.Where(options.cache, options.retrain),
                                               clock.stage, years)
     clock.cached.update(faces=found.cached, model=trained.cached, **cached)
@@ -164,12 +175,30 @@ def _compute(page: Page, site: config.SiteSettings, every: list[config.Report], 
         page.files, page.doc = render.render_report(result, site, page.nav, page.images)
 
 
+# What a computed page imports later, seconds in all of a fresh process: imported in a thread while the faces
+# stage runs (its workers do the work, the main process waits); a failure here is only raised where it is used.
+LATER_IMPORTS = ("facetrend.train", "scipy.stats", "matplotlib.figure", "matplotlib.backends.backend_agg")
+
+
+def _import_soon(*modules: str) -> threading.Thread:
+    def run() -> None:
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001, S112 - the stage that needs it imports it again and says why
+                continue
+
+    thread = threading.Thread(target=run, name="facetrend-imports", daemon=True)
+    thread.start()
+    return thread
+
+
 def _faces(report: config.Report, every: list[config.Report], options: BuildOptions,
            clock: _Clock) -> tuple[faces.Faces, trends.Years | None]:
     """A report's faces; for the trends page, every report's (cropped with the trends settings) and their years."""
     if report.slug != config.TRENDS_SLUG:
         return crop_faces(report, report.settings, options, clock), None
-    parts = [(r, crop_faces(r, report.settings, options, clock)) for r in _by_date(every)]
+    parts = [(r, crop_faces(r, report.settings, options, clock)) for r in config.trend_reports(every)]
     return trends.combine(parts)
 
 
@@ -186,7 +215,7 @@ def navigation(reports: list[config.Report]) -> dict[str, render.Nav]:
     """Each report's links to the one before and after it (by date, then folder name), and the trends'."""
     order = _by_date(reports)
     links = [render.Link(f"{r.slug}/index.html", r.settings.title) for r in order]
-    trends_on = len(order) > 1
+    trends_on = len(config.trend_reports(reports)) > 1
     navs = {r.slug: render.Nav(links[i - 1] if i > 0 else None, links[i + 1] if i + 1 < len(links) else None,
                                trends_on) for i, r in enumerate(order)}
     navs[config.TRENDS_SLUG] = render.Nav(links[-1] if links else None, None, trends_on)
@@ -198,13 +227,13 @@ def _by_date(reports: list[config.Report]) -> list[config.Report]:
 
 
 def _stamp(code: str, site: config.SiteSettings, report: config.Report, nav: render.Nav,
-           every: list[config.Report]) -> str:
+           every: list[config.Report], hashes: incremental.PhotoHashes) -> str:
     """Everything this report's pages depend on (the trends page: every report's photos)."""
-    sources = every if report.slug == config.TRENDS_SLUG else [report]
+    sources = config.trend_reports(every) if report.slug == config.TRENDS_SLUG else [report]
     parts = [site, report.settings, report.narrative, nav, [r.slug for r in sources]]
     photos = [collect.collect(r) for r in sources]
     merged = collect.Collection([p for c in photos for p in c.photos], [s for c in photos for s in c.skipped])
-    return incremental.report_stamp(code, parts, merged)
+    return incremental.report_stamp(code, parts, merged, hashes)
 
 
 def _kept(folder: Path, stamp: str, previous: str | None) -> dict | None:

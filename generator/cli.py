@@ -166,9 +166,17 @@ def _review(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from .build import BuildOptions
     from .serve import serve
 
-    serve(args.out, args.bind, args.port)
+    # getattr: serve's --content, --cache, --smoke and --no-watch default to build's where the parser has none
+    content, cache = getattr(args, "content", Path("content")), getattr(args, "cache", Path(".facetrend-cache"))
+    watch, rebuild = not getattr(args, "no_watch", False), None
+    if watch and content.is_dir():
+        rebuild = BuildOptions(content, args.out, cache, smoke=getattr(args, "smoke", False))
+    elif watch:
+        log.info("no content folder %s here: serving %s without rebuilding on change", content, args.out)
+    serve(args.out, args.bind, args.port, rebuild)
     return 0
 
 
@@ -176,7 +184,10 @@ def _new(args: argparse.Namespace) -> int:
     from .scaffold import new_report
 
     path = new_report(args.content, args.slug)
-    log.info("created %s; put photos in %s/<person>/ and run `facetrend build`", path, path.parent / "photos")
+    log.info("created %s; put photos in %s/<person>/, replace the placeholder story and run `facetrend build`",
+             path, path.parent / "photos")
+    log.info("it counts as a year on the trends page; `trends: false` in its front matter leaves it out "
+             "(every setting: `facetrend settings`)")
     return 0
 
 

@@ -1,6 +1,7 @@
 """Experiments: train variations of a report's model and compare them (the 2015 notes, automated).
 
-A sweep is a list of runs, each a label and the full ModelSettings it trains.
+A sweep is a list of runs, each a label and the full ModelSettings it trains
+(runs not in the cache train side by side, one process per core: run_sweep).
 The default sweep changes one factor at a time around the report's own
 model: the activation (ReLU <-> sigmoid), the first hidden layer (100, 400,
 1000 units), dropout (on at 0.5 / off) and masking noise (0 / 0.2); a factor
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,7 +67,7 @@ class RunResult:
     face_like: int  # interpretable first-layer units: face score at least rank.INTERPRETABLE
     epochs_run: int  # fewer than settings.epochs when early stopping ended training
     gflop: float  # training cost estimate (see training_gflop): deterministic, publishable
-    seconds: float  # wall time of train_or_load in this build (about 0 when cached): not for the site
+    seconds: float  # wall time of training or loading it in this build (about 0 when cached): not for the site
     cached: bool  # loaded from the model cache, not trained in this build
     showcase: np.ndarray  # (SHOWCASE, pixels): the weight images of its most face-like units, best first
 
@@ -134,23 +136,102 @@ def _value(v: Any) -> str:
 
 
 def run_sweep(faces: Faces, runs: list[Run], size: int, cache_dir: Path, retrain: bool = False) -> list[RunResult]:
-    """Train (or load from the model cache) every run, in order, and measure it.
+    """Train (or load from the model cache) every run, and measure it; results in the order of ``runs``.
 
-    ``size`` is the side of the square face crops, for the face scores.
+    ``size`` is the side of the square face crops, for the face scores. The
+    first run is the report's model: it is loaded as the build just trained or
+    loaded it (trained here only when the cache could not keep it). The other
+    runs not in the cache are trained side by side, one process per core
+    (PARALLEL), each on one torch thread: the sweep's models are small, and a
+    step of one on two threads costs more than on one. Every run trains on
+    one thread however many train at once, so its numbers do not depend on
+    the machine's load or cores.
     """
     from . import train  # torch: only when experiments are run
 
-    results = []
-    for run in tqdm(runs, desc="experiments", unit="run", disable=None):
+    done: dict[int, tuple[Trained, float]] = {}
+    for i, run in enumerate(runs):
         start = time.perf_counter()
-        trained = train.train_or_load(faces, run.settings, cache_dir, retrain)
-        seconds = time.perf_counter() - start
+        found = train.train_or_load(faces, run.settings, cache_dir) if i == 0 else (
+            None if retrain else train.load_cached(faces, run.settings, cache_dir))
+        if found is not None:
+            done[i] = (found, time.perf_counter() - start)
+    todo = [i for i in range(len(runs)) if i not in done]
+    done.update(zip(todo, _train_runs(faces, [runs[i].settings for i in todo], cache_dir), strict=True))
+    results = []
+    for i, run in enumerate(tqdm(runs, desc="experiments", unit="run", disable=None)):
+        trained, seconds = done[i]
         result = _measure(run, trained, train.unit_weights(trained.model), size, seconds)
         log.info("experiments: %s: test loss %s, %d/%d face-like units, %.1f GFLOP, %.1f s%s",
                  run.label, "n/a" if result.final_test is None else f"{result.final_test:.5f}",
                  result.face_like, result.units, result.gflop, seconds, " (cached)" if result.cached else "")
         results.append(result)
     return results
+
+
+PARALLEL = "fork"  # how runs train side by side: forked workers (Linux); elsewhere one after another
+
+
+def _train_runs(faces: Faces, settings: list[ModelSettings], cache_dir: Path) -> list[tuple[Trained, float]]:
+    """Each of ``settings`` trained on one torch thread (and cached), with the seconds it took."""
+    import multiprocessing
+
+    workers = min(len(settings), _cores())
+    if workers < 2 or PARALLEL not in multiprocessing.get_all_start_methods():
+        from . import train
+
+        with train.cpu_threads(1):
+            return [_train_one(faces, s, cache_dir) for s in settings]
+    # Forked, not spawned: a spawned worker imports torch again (seconds). No torch thread is running while the
+    # sweep starts (between ops of the main process), and each worker sets one thread before any op.
+    context = multiprocessing.get_context(PARALLEL)
+    with context.Pool(workers, initializer=_worker_start, initargs=(faces, cache_dir)) as pool:
+        shipped = pool.map(_worker_train, settings, chunksize=1)
+    n_inputs = faces.pixels[0].size
+    from . import train
+
+    return [(train.from_checkpoint(_tensors(ck), n_inputs, cached=False), seconds) for ck, seconds in shipped]
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _train_one(faces: Faces, settings: ModelSettings, cache_dir: Path) -> tuple[Trained, float]:
+    from . import train
+
+    start = time.perf_counter()
+    trained = train.train_or_load(faces, settings, cache_dir, retrain=True)
+    return trained, time.perf_counter() - start
+
+
+_WORKER: dict[str, Any] = {}  # a sweep worker's faces and cache folder, set once when it starts
+
+
+def _worker_start(faces: Faces, cache_dir: Path) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    _WORKER.update(faces=faces, cache_dir=cache_dir)
+
+
+def _worker_train(settings: ModelSettings) -> tuple[dict, float]:
+    """In a worker: train one run, and send back its checkpoint (arrays, not tensors: no shared memory)."""
+    from . import train
+
+    trained, seconds = _train_one(_WORKER["faces"], settings, _WORKER["cache_dir"])
+    ck = train.checkpoint("", settings, trained)
+    ck["state_dict"] = {k: v.numpy() for k, v in ck["state_dict"].items()}
+    return ck, seconds
+
+
+def _tensors(ck: dict) -> dict:
+    import torch
+
+    return ck | {"state_dict": {k: torch.from_numpy(v) for k, v in ck["state_dict"].items()}}
 
 
 def _measure(run: Run, trained: Trained, weights: np.ndarray, size: int, seconds: float) -> RunResult:

@@ -7,6 +7,12 @@ checkout resets mtimes). When the stamp matches the one recorded for the same
 output folder and the pages are still there, the report is not computed again
 and its pages are kept as they are. Stamps live in <cache>/site-stamps.json (cache.STAMPS),
 one set per output folder, and are written only after a successful build.
+
+Content hashes are remembered between builds (PhotoHashes, in the same file
+under HASHES_KEY): a photo whose path, size, mtime, ctime and inode are what
+they were when it was hashed is not read again. Anything else (a fresh
+checkout, a copy, an edit, a file hashed within RACY_NS of its last change)
+is read and hashed, so content still decides.
 """
 
 from __future__ import annotations
@@ -14,11 +20,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import time
 from dataclasses import asdict
 from pathlib import Path
 
-from . import cache
-from .collect import Collection
+from . import cache, collect
+from .collect import Collection, Photo
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +42,16 @@ def code_stamp(templates: Path) -> str:
     return h.hexdigest()
 
 
-def report_stamp(code: str, parts: list, photos: Collection | None) -> str:
-    """Hash of the code stamp, JSON-able parts (settings, narrative, links) and the photos."""
+def report_stamp(code: str, parts: list, photos: Collection | None, hashes: PhotoHashes | None = None) -> str:
+    """Hash of the code stamp, JSON-able parts (settings, narrative, links) and the photos (their content
+    hashes from ``hashes`` where it remembers them)."""
     h = hashlib.sha256(code.encode())
     h.update(json.dumps([asdict(p) if hasattr(p, "__dataclass_fields__") else p for p in parts],
                         sort_keys=True, default=str).encode())
+    hashes = hashes or PhotoHashes({})
     for photo in photos.photos if photos else []:
         try:
-            digest = photo.content_hash()
+            digest = hashes.digest(photo)
         except OSError:
             digest = "unreadable"
         h.update(f"{photo.source}\0{photo.person}\0{digest}\n".encode())
@@ -67,3 +77,48 @@ def save(cache_dir: Path, out: Path, stamps: dict[str, str]) -> None:
 def _read(cache_dir: Path) -> dict:
     data = cache.read_json(cache.stamps_file(cache_dir), "the record of what was built")
     return data if isinstance(data, dict) else {}
+
+
+HASHES_KEY = "#photo-hashes"  # in the stamps file; never an output folder's key (those are absolute paths)
+RACY_NS = 2_000_000_000  # a photo changed this recently when hashed may change again within one mtime tick
+
+
+class PhotoHashes:
+    """Content hashes of photos by path, remembered with the file's size, mtime, ctime and inode when hashed."""
+
+    def __init__(self, known: dict[str, str]) -> None:
+        self.known = known  # path -> "size mtime_ns ctime_ns inode sha256", from the last build
+        self.seen: dict[str, str] = {}  # the same, for the photos hashed or recognised in this build
+
+    @classmethod
+    def load(cls, cache_dir: Path) -> PhotoHashes:
+        known = _read(cache_dir).get(HASHES_KEY)
+        return cls({k: v for k, v in known.items() if isinstance(v, str)} if isinstance(known, dict) else {})
+
+    def digest(self, photo: Photo) -> str:
+        """The photo's content hash: remembered when the file is as it was, else read (and remembered)."""
+        if photo.path is None:
+            return photo.content_hash()
+        path, st = str(photo.path), os.stat(photo.path)
+        signature = f"{st.st_size} {st.st_mtime_ns} {st.st_ctime_ns} {st.st_ino}"
+        known = self.known.get(path, "").rsplit(" ", 1)
+        if len(known) == 2 and known[0] == signature and len(known[1]) == 64:
+            # Photo.content_hash's own per-process memo: the faces stage does not read the file again either
+            collect._HASHES.setdefault((path, st.st_size, st.st_mtime_ns), known[1])
+            digest = known[1]
+        else:
+            digest = photo.content_hash()
+        if time.time_ns() - st.st_mtime_ns > RACY_NS:
+            self.seen[path] = f"{signature} {digest}"
+        return digest
+
+    def save(self, cache_dir: Path) -> None:
+        """Remember this build's hashes, and those of the last build's photos that still exist (other reports',
+        with --report); nothing is written when they are the same."""
+        kept = {p: v for p, v in self.known.items() if p not in self.seen and os.path.isfile(p)}
+        remembered = dict(sorted((kept | self.seen).items()))
+        if remembered == self.known:
+            return
+        data = _read(cache_dir)
+        data[HASHES_KEY] = remembered
+        cache.write_json(cache.stamps_file(cache_dir), data, "the record of what was built")

@@ -9,6 +9,7 @@ hash does not match, or that cannot be read, is logged and trained again.
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -47,13 +48,12 @@ class Trained:
 
 def train_or_load(faces: Faces, settings: ModelSettings, cache_dir: Path, retrain: bool = False) -> Trained:
     """The model for these faces and settings: from the cache when it matches, else trained."""
+    if not retrain:
+        loaded = load_cached(faces, settings, cache_dir)
+        if loaded is not None:
+            return loaded
     key = input_hash(faces, settings)
     path = cache.entry_path(cache_dir, cache.MODELS, key, ".pt")
-    if not retrain:
-        loaded = cache.read(path, partial(_load, key, faces.pixels[0].size), "model cache")
-        if loaded is not None:
-            log.info("model: loaded from cache %s", path.name)
-            return loaded
     device = "cuda" if torch.cuda.is_available() else "cpu"
     test_mask = split_by_person(faces.persons, settings.test_fraction, settings.seed)
     x = torch.from_numpy(faces.pixels.reshape(len(faces.pixels), -1))
@@ -61,6 +61,16 @@ def train_or_load(faces: Faces, settings: ModelSettings, cache_dir: Path, retrai
     trained = Trained(model.cpu().eval(), train_loss, test_loss, test_mask, False, device)
     _save(path, key, settings, trained)
     return trained
+
+
+def load_cached(faces: Faces, settings: ModelSettings, cache_dir: Path) -> Trained | None:
+    """The cached model for these faces and settings, or None (missing, or unusable: logged)."""
+    key = input_hash(faces, settings)
+    path = cache.entry_path(cache_dir, cache.MODELS, key, ".pt")
+    loaded = cache.read(path, partial(_load, key, faces.pixels[0].size), "model cache")
+    if loaded is not None:
+        log.info("model: loaded from cache %s", path.name)
+    return loaded
 
 
 def input_hash(faces: Faces, settings: ModelSettings) -> str:
@@ -94,7 +104,39 @@ def split_by_person(persons: list[str | None], fraction: float, seed: int) -> np
     return mask
 
 
+SMALL_PRODUCT = 2**25  # multiply-adds: matrix products smaller than this run on one CPU thread (threads_for)
+
+
+def threads_for(rows: int, inner: int, cols: int) -> int:
+    """CPU threads for work whose typical matrix product is (rows x inner) @ (inner x cols): one below
+    SMALL_PRODUCT, else torch's own count (all cores by default). A small product is over before a second
+    thread is worth waking, and on a busy machine each op waited for a descheduled thread (measured on the 2-core
+    machine: the demo's model, 20 x 1024 x 400 products, trained in 1.6 s on one thread and 14-17 s on two
+    with the other core busy). The count follows from the shapes alone, never from the load, so the numbers
+    of a build depend only on its inputs and the machine."""
+    return 1 if rows * inner * cols < SMALL_PRODUCT else torch.get_num_threads()
+
+
+@contextmanager
+def cpu_threads(n: int):
+    """torch's CPU thread count set to ``n`` inside the block, and put back after."""
+    before = torch.get_num_threads()
+    if n != before:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if n != before:
+            torch.set_num_threads(before)
+
+
 def fit(x: torch.Tensor, test_mask: np.ndarray, settings: ModelSettings, device: str):
+    """Train on the faces outside ``test_mask`` (on threads_for's CPU threads); see _fit."""
+    with cpu_threads(threads_for(settings.batch_size, x.shape[1], settings.hidden[0])):
+        return _fit(x, test_mask, settings, device)
+
+
+def _fit(x: torch.Tensor, test_mask: np.ndarray, settings: ModelSettings, device: str):
     """Train on the faces outside ``test_mask``; return the model and per-epoch losses.
 
     ``x`` holds the crops as uint8 rows (faces, pixels). A training set of up
@@ -153,14 +195,50 @@ class _Best:
             model.load_state_dict(self.state)
 
 
-def _optimizer(model: Autoencoder, settings: ModelSettings) -> torch.optim.Optimizer:
+def _optimizer(model: Autoencoder, settings: ModelSettings):
     """AdamW, fused into one kernel per step where torch offers it: on CPU the
-    unfused step, memory-bound over every weight, cost more than the matrix products."""
+    unfused step, memory-bound over every weight, cost more than the matrix products.
+
+    The fused kernel is called as torch.optim.AdamW(fused=True) calls it (FusedAdamW), not through torch.optim:
+    every torch.optim method imports torch._dynamo on first use, about a second of each fresh process."""
+    if hasattr(torch, "_fused_adamw_"):
+        return FusedAdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     params, kw = model.parameters(), {"lr": settings.lr, "weight_decay": settings.weight_decay}
     try:
         return torch.optim.AdamW(params, fused=True, **kw)
     except (RuntimeError, TypeError):  # an older torch or an unsupported device
         return torch.optim.AdamW(model.parameters(), foreach=True, **kw)
+
+
+class FusedAdamW:
+    """torch.optim.AdamW(fused=True, amsgrad=False) on one group of parameters: the same state (float32 step
+    counts, first and second moments from zero), the same kernel call (torch._fused_adamw_), so the same numbers
+    bit for bit (tests/test_train.py checks them against torch.optim's)."""
+
+    def __init__(self, params, lr: float, weight_decay: float, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8) -> None:
+        self.params = [p for p in params if p.requires_grad]
+        self.lr, self.weight_decay, self.betas, self.eps = lr, weight_decay, betas, eps
+        self.exp_avgs = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
+        self.exp_avg_sqs = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
+        self.steps = [torch.zeros((), dtype=torch.float32, device=p.device) for p in self.params]
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        live = [i for i, p in enumerate(self.params) if p.grad is not None]
+        if not live:
+            return
+        steps = [self.steps[i] for i in live]
+        torch._foreach_add_(steps, 1)
+        torch._fused_adamw_([self.params[i] for i in live], [self.params[i].grad for i in live],
+                            [self.exp_avgs[i] for i in live], [self.exp_avg_sqs[i] for i in live], [], steps,
+                            amsgrad=False, lr=self.lr, beta1=self.betas[0], beta2=self.betas[1],
+                            weight_decay=self.weight_decay, eps=self.eps, maximize=False, grad_scale=None,
+                            found_inf=None)
 
 
 FLOATS_AT_ONCE = 256 * 2**20  # bytes: training sets up to this size as floats are converted once
@@ -182,7 +260,7 @@ def _mean_face(x: torch.Tensor) -> torch.Tensor:
     return (total / (scale * len(x))).float()
 
 
-def _epoch(model: Autoencoder, opt: torch.optim.Optimizer, x: torch.Tensor,
+def _epoch(model: Autoencoder, opt: FusedAdamW | torch.optim.Optimizer, x: torch.Tensor,
            settings: ModelSettings, gen: torch.Generator) -> float:
     model.train()
     order = torch.randperm(len(x), generator=gen).to(x.device)
@@ -271,7 +349,12 @@ def unit_weights(model: Autoencoder) -> np.ndarray:
 
 def _save(path: Path, key: str, settings: ModelSettings, trained: Trained) -> None:
     """Write the checkpoint whole or not at all; one that cannot be written costs a retrain next time."""
-    checkpoint = {
+    cache.write(path, partial(torch.save, checkpoint(key, settings, trained)), "model cache")
+
+
+def checkpoint(key: str, settings: ModelSettings, trained: Trained) -> dict:
+    """What a checkpoint holds: everything from_checkpoint needs to rebuild ``trained``."""
+    return {
         "format": CHECKPOINT_FORMAT,
         "key": key,
         "settings": asdict(settings),
@@ -283,7 +366,6 @@ def _save(path: Path, key: str, settings: ModelSettings, trained: Trained) -> No
         "device": trained.device,
         "versions": {"facetrend": __version__, "torch": str(torch.__version__)},
     }
-    cache.write(path, partial(torch.save, checkpoint), "model cache")
 
 
 def _load(key: str, n_inputs: int, path: Path) -> Trained:
@@ -291,8 +373,13 @@ def _load(key: str, n_inputs: int, path: Path) -> Trained:
     ck = torch.load(path, map_location="cpu", weights_only=True)
     if ck.get("format") != CHECKPOINT_FORMAT or ck.get("key") != key or ck["n_inputs"] != n_inputs:
         raise ValueError("it was made for other inputs or by another version")
+    return from_checkpoint(ck, n_inputs, cached=True)
+
+
+def from_checkpoint(ck: dict, n_inputs: int, cached: bool) -> Trained:
+    """The Trained a checkpoint describes (``cached``: whether it came from the cache)."""
     s = ModelSettings(**{**ck["settings"], "hidden": list(ck["settings"]["hidden"])})
     model = Autoencoder(n_inputs, s.hidden, s.activation, s.dropout, s.tied)
     model.load_state_dict(ck["state_dict"])
     mask = np.asarray(ck["test_mask"], bool)
-    return Trained(model.eval(), list(ck["train_loss"]), list(ck["test_loss"]), mask, True, ck.get("device", "cpu"))
+    return Trained(model.eval(), list(ck["train_loss"]), list(ck["test_loss"]), mask, cached, ck.get("device", "cpu"))

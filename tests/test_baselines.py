@@ -140,3 +140,47 @@ def test_a_damaged_baselines_cache_is_fitted_again(tmp_path: Path):
     again, cached = baselines.fit_or_load(pixels, mask, 6, 0, tmp_path)
     assert not cached
     assert [b.test_error for b in again] == [b.test_error for b in first]
+
+
+def test_pca_and_nmf_match_scikit_learns_fits():
+    """The torch fits compute scikit-learn's PCA and NMF(solver="mu", init="random"), from the same start."""
+    decomposition = pytest.importorskip("sklearn.decomposition")
+    faces, mask = _faces(60, 6, seed=2), _mask(60, 12)
+    found = _by_name(faces, mask, 8, seed=4)
+    x = faces.reshape(len(faces), -1).astype(np.float32) / np.float32(255)
+    train, test = x[~mask], x[mask]
+    pca = decomposition.PCA(8, svd_solver="full").fit(train)
+    assert np.allclose(found["PCA"].components, pca.components_, atol=2e-4)  # signs as scikit-learn's too
+    test_error = ((test - pca.inverse_transform(pca.transform(test))) ** 2).mean()
+    assert found["PCA"].test_error == pytest.approx(test_error, rel=1e-4)
+    w = h = None
+    for _ in range(baselines.NMF_UPDATES // baselines.NMF_CHUNK):
+        w, h, _ = decomposition.non_negative_factorization(
+            train, w, h, 8, init="random" if w is None else "custom", solver="mu", max_iter=baselines.NMF_CHUNK,
+            tol=0, random_state=4)
+        w[w < baselines.NMF_FLOOR], h[h < baselines.NMF_FLOOR] = 0, 0
+    order = np.argsort(-np.linalg.norm(w, axis=0) * np.linalg.norm(h, axis=1), kind="stable")
+    assert np.allclose(found["NMF"].components, h[order], rtol=1e-3, atol=1e-5)
+    for faces_, error in ((train, found["NMF"].train_error), (test, found["NMF"].test_error)):
+        codes, _, _ = decomposition.non_negative_factorization(faces_, H=h, n_components=8, update_H=False,
+                                                               solver="mu", max_iter=baselines.NMF_UPDATES, tol=0)
+        assert error == pytest.approx(((faces_ - codes @ h) ** 2).mean(), rel=1e-4)
+
+
+def test_the_fits_run_on_all_torch_threads_unless_the_set_is_small(monkeypatch):
+    """Both cores for a set the size of ORL's (scikit-learn's fits ran under threadpool_limits(1)); one thread
+    for a small one (train.threads_for), and torch's count put back after."""
+    torch = pytest.importorskip("torch")
+    from facetrend import train
+
+    seen, real, before = [], torch.linalg.eigh, torch.get_num_threads()
+
+    def eigh(*args, **kw):
+        seen.append(torch.get_num_threads())
+        return real(*args, **kw)
+
+    monkeypatch.setattr(torch.linalg, "eigh", eigh)
+    fit_baselines(_faces(), _mask(), 4, 0)  # 32 x 256 x 4: small
+    monkeypatch.setattr(train, "SMALL_PRODUCT", 1)
+    fit_baselines(_faces(), _mask(), 4, 0)
+    assert seen == [1, before] and torch.get_num_threads() == before

@@ -166,3 +166,58 @@ def test_an_experiment_may_not_change_the_held_out_faces(tmp_path: Path, key: st
     assert main(["build", "--content", str(content), "--out", str(tmp_path / "site"),
                  "--cache", str(tmp_path / "cache")]) == 2
     assert f"experiments.runs.0.{key}" in capsys.readouterr().err
+
+
+def _sweep_losses(results: list) -> list:
+    return [(r.label, r.train_loss, r.test_loss, r.face_like, r.showcase.tobytes()) for r in results]
+
+
+def test_runs_train_side_by_side_with_the_numbers_of_one_after_another(tmp_path: Path, monkeypatch):
+    """Both cores: the runs not in the cache train in forked workers, one torch thread each, and give exactly
+    what training them one after another on one thread gives (so neither the cores nor the load change a page)."""
+    import multiprocessing
+    import os
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork on this platform: runs train one after another")
+    faces = _faces()
+    runs = experiments.sweep_from_overrides(SMALL, [{"activation": "sigmoid"}, {"hidden": [12]}, {"dropout": 0.3}])
+    monkeypatch.setattr(experiments, "_cores", lambda: 2)  # side by side even on a one-core runner
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    real = experiments._train_one
+
+    def noted(*args):
+        (pids / str(os.getpid())).touch()
+        return real(*args)
+
+    monkeypatch.setattr(experiments, "_train_one", noted)  # forked workers inherit the patch
+    side_by_side = experiments.run_sweep(faces, runs, SIZE, tmp_path / "a")
+    workers = {int(p.name) for p in pids.iterdir()}
+    assert len(workers) == 2 and os.getpid() not in workers  # the three other runs, on two workers
+    assert not any(r.cached for r in side_by_side[1:])
+    monkeypatch.setattr(experiments, "PARALLEL", "none")  # one after another, in this process
+    in_turn = experiments.run_sweep(faces, runs, SIZE, tmp_path / "b")
+    assert _sweep_losses(side_by_side) == _sweep_losses(in_turn)
+    again = experiments.run_sweep(faces, runs, SIZE, tmp_path / "a")  # from the cache the workers wrote
+    assert all(r.cached for r in again) and _sweep_losses(again) == _sweep_losses(side_by_side)
+
+
+def test_the_report_model_run_is_the_builds_model_even_when_retraining(tmp_path: Path, monkeypatch):
+    """With --retrain the build has just trained the report's model: the sweep takes it, not a second training."""
+    faces = _faces()
+    main = train.train_or_load(faces, SMALL, tmp_path, retrain=True)
+    runs = experiments.sweep_from_overrides(SMALL, [{"activation": "sigmoid"}])
+    trained = []
+    real = train.train_or_load
+
+    def counted(found, settings, *args, **kw):
+        result = real(found, settings, *args, **kw)
+        trained.append((settings.activation, result.cached))
+        return result
+
+    monkeypatch.setattr(train, "train_or_load", counted)
+    monkeypatch.setattr(experiments, "PARALLEL", "none")
+    results = experiments.run_sweep(faces, runs, SIZE, tmp_path, retrain=True)
+    assert results[0].train_loss == main.train_loss and results[0].cached
+    assert trained == [("relu", True), ("sigmoid", False)]

@@ -214,3 +214,37 @@ def test_masking_noise_does_not_wreck_the_clean_test_loss(att_faces: Path):
     loss = {noise: train.fit(x, mask, ModelSettings(hidden=[100], epochs=15, noise=noise), "cpu")[2][-1]
             for noise in (0.0, 0.2)}
     assert loss[0.2] < 1.2 * loss[0.0]
+
+
+def test_the_fused_step_is_torch_optims_fused_adamw_bit_for_bit():
+    """train.FusedAdamW calls the kernel torch.optim.AdamW(fused=True) calls, with the same state."""
+    from facetrend.model import Autoencoder
+
+    def run(make) -> list[torch.Tensor]:
+        torch.manual_seed(0)
+        model = Autoencoder(64, [16], "relu", 0.0, False)
+        opt = make(model)
+        x = torch.rand(32, 64, generator=torch.Generator().manual_seed(1))
+        for _ in range(5):
+            loss = torch.nn.functional.mse_loss(model(x), x)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        return [p.detach().clone() for p in model.parameters()]
+
+    ours = run(lambda m: train.FusedAdamW(m.parameters(), lr=0.01, weight_decay=0.3))
+    theirs = run(lambda m: torch.optim.AdamW(m.parameters(), lr=0.01, weight_decay=0.3, fused=True))
+    assert all(torch.equal(a, b) for a, b in zip(ours, theirs, strict=True))
+
+
+def test_training_in_a_fresh_process_does_not_import_torch_dynamo():
+    """torch.optim imports torch._dynamo on first use: about a second of every cold build."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np, torch\nfrom facetrend import train\nfrom facetrend.config import ModelSettings\n"
+            "x = torch.randint(0, 256, (20, 16), dtype=torch.uint8)\n"
+            "train.fit(x, np.arange(20) >= 16, ModelSettings(hidden=[4], epochs=2, batch_size=4), 'cpu')\n"
+            "print('torch._dynamo' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip().splitlines()[-1] == "False", done.stderr[-2000:]
