@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import baselines, describe, experiments, looks, match, plots, rank, trends
+from . import baselines, collect, describe, experiments, looks, match, plots, rank, trends
 from .config import Report
 from .describe import Caption
 from .faces import Faces
@@ -34,6 +34,9 @@ CONTACT_THUMB_PX = 32  # their size there: the sheet is an overview, each face i
 GALLERY = 40  # components shown per method in the comparison with PCA and NMF
 SELECTIVE = 0.5  # selectivity above which a unit responds more to faces than to non-faces (chance)
 SAME_SHARE = 0.005  # interpretable shares closer than this (half a point) are "the same" between two runs
+SAME_LOSS = 0.02  # test losses closer than this (2%) are "about the same" between two runs
+A_LITTLE = 0.10  # a difference in test loss below this (10%) is "a little"
+STILL_FALLING = 0.001  # the last epoch's test loss at least this much (0.1%) below the one before: still falling
 
 Stage = Callable[[str], AbstractContextManager]
 
@@ -163,6 +166,7 @@ class ChangeView:
     p_text: str  # "p < 0.001", "p = 0.03"
     significant: bool
     composites: list[np.ndarray]  # per year: the mean of that year's faces that show it (a year with none: grey)
+    change_text: str = ""  # "up 12 points", "down 1 point"
 
 
 @dataclass(frozen=True)
@@ -207,6 +211,7 @@ class Analysis:
     detected: int
     excluded: int
     skipped: list[dict]  # path (None with publish_photos: none) and reason
+    skipped_counts: list[dict]  # reason (no file named), count: what a public page says of the skipped files
     face_list: list[dict]  # report.json's faces: id, photo, person, name
     profiles: dict[str, dict]  # person -> profile fields (empty with publish_photos: none)
     layers: list[dict]  # the network, input to output
@@ -242,17 +247,23 @@ class Analysis:
     other_looks: list[LookView] = field(default_factory=list)  # the checked looks not featured
     background_looks: list[LookView] = field(default_factory=list)  # bright backdrops, beyond chance
     captioned: list[Unit] = field(default_factory=list)  # units the author captioned
-    chance_consistency: float = 0.0  # what shuffled pixels reach
+    chance_consistency: float = 0.0  # what faces with no looks reach
     confident: float = CONFIDENT  # confidence a featured look needs
     min_faces: int = MIN_FACES  # fewer faces have no looks
     attributes: list[Attribute] = field(default_factory=list)
     several_people: bool = False  # the faces are of more than one known person
     interpretable_threshold: float = INTERPRETABLE
     clear_activation: float = CLEAR_ACTIVATION
+    findings: list[str] = field(default_factory=list)  # the technical notes, as sentences from what was measured
 
     @property
     def contact_sheet_count(self) -> int:
         return 0 if self.contact_sheet is None else len(self.contact_sheet)
+
+    @property
+    def given_crops(self) -> int:
+        """Faces that were used as the crops they already were (not found by detection in a larger photo)."""
+        return self.faces - self.detected
 
 
 @dataclass(frozen=True)
@@ -374,6 +385,7 @@ def _assemble(report: Report, found: Faces, trained: Trained, weights: np.ndarra
         report=report, photos_total=found.total, faces=len(found.ids), people=found.people,
         detected=sum(found.detected), excluded=found.excluded,
         skipped=[{"path": None if publish == "none" else k.path, "reason": k.reason} for k in found.skipped],
+        skipped_counts=skip_counts([k.reason for k in found.skipped]),
         face_list=_face_list(found, publish),
         profiles={} if publish == "none" else {p: found.profiles.get(p, {}) for p in
                                                sorted({p for p in found.persons if p is not None})},
@@ -400,7 +412,119 @@ def _assemble(report: Report, found: Faces, trained: Trained, weights: np.ndarra
         background_looks=[v for v in views if v.background and v.beyond_chance],
         captioned=[units[u] for u in sorted(s.captions)],
         chance_consistency=found_looks.chance, attributes=_attributes(found),
+        findings=findings(trained.train_loss, trained.test_loss, final_test, fitted, runs),
     )
+
+
+def skip_counts(reasons: list[str]) -> list[dict]:
+    """How many files were skipped for each kind of reason, most first; no reason names a file (a duplicate's
+    twin, a path in an error message), so a public page can say these."""
+    counts: dict[str, int] = {}
+    for reason in reasons:
+        kind = skip_kind(reason)
+        counts[kind] = counts.get(kind, 0) + 1
+    return [{"reason": k, "count": n} for k, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
+def skip_kind(reason: str) -> str:
+    """A skip reason without what names a file: "duplicate of a/b.jpg" -> "duplicate of another photo",
+    "could not be read (No such file: x)" -> "could not be read"."""
+    for prefix in ("near-duplicate of ", "duplicate of "):
+        if reason.startswith(prefix):
+            return prefix + "another photo"
+    if reason.startswith("could not be read"):
+        return "could not be read"
+    return reason.split(";")[0].strip()
+
+
+def findings(train_loss: list[float], test_loss: list[float], final_test: float | None,
+             fitted: list[baselines.Baseline], runs: list[experiments.RunResult]) -> list[str]:
+    """The technical notes as findings, from what was measured: whether the test loss was still falling when
+    training stopped, how PCA rebuilds the held-out faces against the autoencoder, and what each run of the
+    experiment sweep showed (one line each)."""
+    out = []
+    losses = test_loss or train_loss
+    which = "test loss" if test_loss else "training loss (no faces were held out)"
+    if len(losses) >= 2:
+        last, before = losses[-1], losses[-2]
+        if last < before * (1 - STILL_FALLING):
+            out.append(f"The {which} was still falling at epoch {len(losses)}, the last: more epochs would "
+                       "probably rebuild faces better.")
+        elif test_loss and min(test_loss) < last * (1 - STILL_FALLING):
+            best = int(np.argmin(test_loss)) + 1
+            out.append(f"The test loss was lowest at epoch {best} of {len(test_loss)} and rose after it: the model "
+                       "began to learn its training faces rather than faces in general.")
+        else:
+            out.append(f"The {which} had levelled off by the last epoch ({len(losses)}).")
+    pca = next((b for b in fitted if b.name == "PCA"), None)
+    if pca is not None and pca.test_error is not None and final_test:
+        if pca.test_error < final_test:
+            out.append(f"PCA with as many components rebuilt the held-out faces better than the autoencoder "
+                       f"(error {(1 - pca.test_error / final_test) * 100:.0f}% lower): as a way to compress faces "
+                       "the autoencoder adds nothing here; what it offers is its units, pictures of what faces "
+                       "share, not a better copy of them.")
+        else:
+            out.append(f"The autoencoder rebuilt the held-out faces better than PCA with as many components "
+                       f"(error {(1 - final_test / pca.test_error) * 100:.0f}% lower).")
+    return out + sweep_findings(runs)
+
+
+def sweep_findings(results: list[experiments.RunResult]) -> list[str]:
+    """One line per factor the sweep varied: "ReLU beat sigmoid", "about 400 units worked best"."""
+    if len(results) < 2 or results[0].final_test is None:
+        return []
+    base = results[0]
+    base_settings = asdict(base.settings)
+    out, sizes = [], {base.settings.hidden[0]: base.final_test}
+    for r in results[1:]:
+        if r.final_test is None:
+            continue
+        changed = {k: v for k, v in asdict(r.settings).items() if v != base_settings[k]}
+        if set(changed) == {"hidden"} and changed["hidden"][1:] == base.settings.hidden[1:]:
+            sizes[changed["hidden"][0]] = r.final_test
+            continue
+        line = _factor_finding(changed, base_settings, base.final_test, r.final_test, r.label)
+        if r.face_like == 0 and base.face_like > 0:
+            line += "; it left no unit interpretable"
+        out.append(line + ".")
+    if len(sizes) > 1:
+        best = min(sizes, key=lambda k: (sizes[k], k))
+        tried = ", ".join(str(k) for k in sorted(sizes))
+        out.insert(0, f"About {best} units worked best (of {tried} tried, by test loss).")
+    return out
+
+
+def _factor_finding(changed: dict, base: dict, ours: float, theirs: float, label: str) -> str:
+    """One run's finding in words: which setting won, and by how much (``ours``: the report model's test loss,
+    ``theirs``: the run's)."""
+    gap = 1 - min(ours, theirs) / max(ours, theirs)  # how much lower the better one's test loss is
+    by = f"{gap * 100:.0f}%"
+    degree = "a little" if gap < A_LITTLE else "clearly"
+    if set(changed) == {"activation"}:
+        mine, other = _act(base["activation"]), _act(changed["activation"])
+        if gap < SAME_LOSS:
+            return f"{mine} and {other} did about as well (test losses within {SAME_LOSS * 100:.0f}%)"
+        winner, loser = (mine, other) if ours < theirs else (other, mine)
+        return f"{winner} beat {loser} (test loss {by} lower)"
+    if set(changed) in ({"dropout"}, {"noise"}):
+        key = next(iter(changed))
+        what = "Dropout" if key == "dropout" else "Masking noise (denoising)"
+        added = changed[key] > base[key]  # the run adds it (the report's model has none) or removes it
+        with_it, without = (theirs, ours) if added else (ours, theirs)
+        if gap < SAME_LOSS:
+            return f"{what} made little difference (test losses within {SAME_LOSS * 100:.0f}%)"
+        verb = ("helped" if with_it < without else "hurt")
+        verb = f"{verb} a little" if degree == "a little" else f"clearly {verb}"
+        return f"{what} {verb} (test loss {by} lower {'with' if with_it < without else 'without'} it)"
+    if gap < SAME_LOSS:
+        return f"{label[:1].upper()}{label[1:]}: about the same test loss as the report's model"
+    if theirs < ours:
+        return f"{label[:1].upper()}{label[1:]} did better than the report's model (test loss {by} lower)"
+    return f"The report's model did better than {label} (test loss {by} lower)"
+
+
+def _act(name: str) -> str:
+    return {"relu": "ReLU", "sigmoid": "sigmoid", "tanh": "tanh"}.get(name, name)
 
 
 def _looks(found: Faces, found_looks: looks.Looks, shown: int, featured: int, publish: str) -> list[LookView]:
@@ -460,7 +584,8 @@ def _units(found: Faces, ranking: rank.Ranking, matches: match.Matches, captions
 def _face(found: Faces, i: int) -> dict:
     person = found.persons[i]
     name = found.profiles.get(person, {}).get("name") if person is not None else None
-    return {"id": found.ids[i], "photo": found.photos[i], "person": person, "name": name or person}
+    return {"id": found.ids[i], "photo": found.photos[i], "person": person,
+            "name": name or (collect.person_name(person) if person is not None else None)}
 
 
 def _face_list(found: Faces, publish: str) -> list[dict]:
@@ -581,7 +706,15 @@ def _change_view(k: int, c: trends.Change, look: looks.Look, found: Faces, years
                           else np.full(found.pixels.shape[1:], 128, np.uint8))
     p_text = "p < 0.001" if c.p < 0.001 else f"p = {c.p:.2g}"
     return ChangeView(k + 1, look.unit, look.units, look.caption, look.background, c.prevalence, c.change, c.p,
-                      p_text, c.significant, composites)
+                      p_text, c.significant, composites, points_text(c.change))
+
+
+def points_text(change: float) -> str:
+    """A change of share in words: 0.12 -> "up 12 points", -0.01 -> "down 1 point", 0.001 -> "no change"."""
+    points = abs(round(change * 100))
+    if points == 0:
+        return "no change (under half a point)"
+    return f"{'up' if change > 0 else 'down'} {points} {'point' if points == 1 else 'points'}"
 
 
 def _tilt_by_year(found: Faces, years: trends.Years) -> list[YearAttribute]:
@@ -629,7 +762,7 @@ def method_numbers() -> dict:
             "crop_max_side": FaceSettings().crop_max_side,
             "look_region": looks.REGION, "sd_floor": looks.SD_FLOOR, "refine_steps": looks.REFINE_STEPS,
             "same_faces": looks.SAME_FACES, "same_look_looks": looks.SAME_LOOK, "side_band": looks.SIDE_BAND,
-            "background_share": looks.BACKGROUND_SHARE, "shuffles": looks.SHUFFLES, "chance_one_in": looks.SHUFFLES + 1,
+            "background_share": looks.BACKGROUND_SHARE, "null_draws": looks.NULL_DRAWS, "chance_one_in": looks.NULL_DRAWS + 1,
             "splits": looks.SPLITS,
             "half_units": looks.HALF_UNITS, "agree": looks.AGREE, "confident": looks.CONFIDENT, "named": looks.NAMED,
             "said": looks.SAID, "mixed": looks.MIXED, "look_regions": looks.REGIONS, "significant": trends.SIGNIFICANT}

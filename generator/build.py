@@ -101,6 +101,7 @@ class Page:
     doc: dict | None = None
     images: pictures.EncodedImages | None = None
     clock: _Clock = field(default_factory=_Clock)
+    retrain: bool = False  # --retrain, for the pages this build was told to build (--report), not the others
 
 
 def _build(options: BuildOptions) -> BuildResult:
@@ -108,10 +109,11 @@ def _build(options: BuildOptions) -> BuildResult:
     site = config.apply_site_overrides(config.load_site(options.content), options.base_url)
     every = [config.apply_overrides(r, options.smoke) for r in config.find_reports(options.content, site)]
     hashes = incremental.PhotoHashes.load(options.cache)  # photos unchanged since the last build are not read
-    pages = _pages(site, every, options, hashes)
+    collected: dict[str, collect.Collection] = {}  # each report's photos, collected once per build
+    pages = _pages(site, every, options, hashes, collected)
     for page in pages:
         if page.kept is None:
-            _compute(page, site, every, options)
+            _compute(page, site, every, options, collected)
     summaries = [p.doc or p.kept for p in pages if p.report.slug != config.TRENDS_SLUG and (p.doc or p.kept)]
     files = {k: v for p in pages for k, v in p.files.items()}
     trend = next((p.doc or p.kept for p in pages if p.report.slug == config.TRENDS_SLUG), None)
@@ -127,7 +129,7 @@ def _build(options: BuildOptions) -> BuildResult:
         for page in computed:  # pictures kept for the next build only once this one is written
             page.images.save()
     else:
-        log.info("nothing changed: %s left as it was", options.out)
+        log.debug("nothing changed: %s left as it was", options.out)  # the command says so, once
     last = {"reports": {p.report.slug: {"timings": p.clock.timings, "cached": p.clock.cached} for p in computed}}
     cache.write_record(options.cache, last)
     hashes.save(options.cache)
@@ -135,7 +137,7 @@ def _build(options: BuildOptions) -> BuildResult:
 
 
 def _pages(site: config.SiteSettings, every: list[config.Report], options: BuildOptions,
-           hashes: incremental.PhotoHashes) -> list[Page]:
+           hashes: incremental.PhotoHashes, collected: dict[str, collect.Collection]) -> list[Page]:
     """Every page of the site with its stamp, and the earlier report.json of those that can stay."""
     chosen = {r.slug for r in config.find_reports(options.content, site, options.report)}
     if options.report is None:
@@ -149,28 +151,32 @@ def _pages(site: config.SiteSettings, every: list[config.Report], options: Build
         reports.append(config.apply_overrides(config.trends_report(options.content, site, years), options.smoke))
     pages = []
     for report in reports:
-        stamp = "" if report.slug not in chosen else _stamp(code, site, report, navs[report.slug], every, hashes)
+        stamp = "" if report.slug not in chosen else _stamp(code, site, report, navs[report.slug], every, hashes,
+                                                             collected)
         kept = _kept(options.out / report.slug, stamp, previous.get(report.slug))
-        pages.append(Page(report, navs[report.slug], previous.get(report.slug, "") if kept else stamp, kept))
+        pages.append(Page(report, navs[report.slug], previous.get(report.slug, "") if kept else stamp, kept,
+                          retrain=options.retrain and report.slug in chosen))
     return pages
 
 
-def _compute(page: Page, site: config.SiteSettings, every: list[config.Report], options: BuildOptions) -> None:
-    """Stages 2-6 for one page: faces, model, analysis, and its files rendered in memory."""
+def _compute(page: Page, site: config.SiteSettings, every: list[config.Report], options: BuildOptions,
+             collected: dict[str, collect.Collection] | None = None) -> None:
+    """Stages 2-6 for one page: faces, model, analysis, and its files rendered in memory. Only a page this build
+    was told to build is retrained with --retrain; another whose pages are missing is computed from the cache."""
     soon = _import_soon(*LATER_IMPORTS)  # torch and the rest: only when a report is computed
-    report, clock = page.report, page.clock
-    found, years = _faces(report, every, options, clock)
+    report, clock, retrain = page.report, page.clock, page.retrain
+    found, years = _faces(report, every, options, clock, collected if collected is not None else {})
     from . import train  # waits for the import started above, outside the model stage's time
 
     with clock.stage("model"):
-        trained = train.train_or_load(found, report.settings.model, options.cache, options.retrain)
+        trained = train.train_or_load(found, report.settings.model, options.cache, retrain)
     soon.join()  # no import in flight once the analysis may fork (experiments.run_sweep)
-    result, cached, seconds = analyse.analyse(report, found, trained, analyse.Where(options.cache, options.retrain),
+    result, cached, seconds = analyse.analyse(report, found, trained, analyse.Where(options.cache, retrain),
                                               clock.stage, years)
     clock.cached.update(faces=found.cached, model=trained.cached, **cached)
     clock.timings.update(seconds)
     with clock.stage("render"):
-        kept = None if options.retrain else cache.images_archive(options.cache, report.slug)
+        kept = None if retrain else cache.images_archive(options.cache, report.slug)
         page.images = pictures.EncodedImages(kept)
         page.files, page.doc = render.render_report(result, site, page.nav, page.images)
 
@@ -193,20 +199,21 @@ def _import_soon(*modules: str) -> threading.Thread:
     return thread
 
 
-def _faces(report: config.Report, every: list[config.Report], options: BuildOptions,
-           clock: _Clock) -> tuple[faces.Faces, trends.Years | None]:
+def _faces(report: config.Report, every: list[config.Report], options: BuildOptions, clock: _Clock,
+           collected: dict[str, collect.Collection]) -> tuple[faces.Faces, trends.Years | None]:
     """A report's faces; for the trends page, every report's (cropped with the trends settings) and their years."""
     if report.slug != config.TRENDS_SLUG:
-        return crop_faces(report, report.settings, options, clock), None
-    parts = [(r, crop_faces(r, report.settings, options, clock)) for r in config.trend_reports(every)]
+        return crop_faces(report, report.settings, options, clock, collected), None
+    parts = [(r, crop_faces(r, report.settings, options, clock, collected)) for r in config.trend_reports(every)]
     return trends.combine(parts)
 
 
 def crop_faces(report: config.Report, settings: config.ReportSettings, options: BuildOptions,
-               clock: _Clock) -> faces.Faces:
-    """Stages 2-3: the report's photos, and a face from each (``settings``: whose face settings apply)."""
+               clock: _Clock, collected: dict[str, collect.Collection] | None = None) -> faces.Faces:
+    """Stages 2-3: the report's photos (as the stamp collected them, when it did), and a face from each
+    (``settings``: whose face settings apply)."""
     with clock.stage("collect"):
-        photos = collect.collect(report)
+        photos = _collect(report, collected if collected is not None else {})
     with clock.stage("faces"):
         return faces.report_faces(report, settings.faces, options.cache, options.jobs, photos=photos)
 
@@ -226,12 +233,20 @@ def _by_date(reports: list[config.Report]) -> list[config.Report]:
     return sorted(reports, key=lambda r: (r.settings.date, r.slug))
 
 
+def _collect(report: config.Report, collected: dict[str, collect.Collection]) -> collect.Collection:
+    """A report's photos, collected once per build (the stamp, the faces stage and the trends page share it)."""
+    if report.slug not in collected:
+        collected[report.slug] = collect.collect(report)
+    return collected[report.slug]
+
+
 def _stamp(code: str, site: config.SiteSettings, report: config.Report, nav: render.Nav,
-           every: list[config.Report], hashes: incremental.PhotoHashes) -> str:
+           every: list[config.Report], hashes: incremental.PhotoHashes,
+           collected: dict[str, collect.Collection] | None = None) -> str:
     """Everything this report's pages depend on (the trends page: every report's photos)."""
     sources = config.trend_reports(every) if report.slug == config.TRENDS_SLUG else [report]
     parts = [site, report.settings, report.narrative, nav, [r.slug for r in sources]]
-    photos = [collect.collect(r) for r in sources]
+    photos = [_collect(r, collected if collected is not None else {}) for r in sources]
     merged = collect.Collection([p for c in photos for p in c.photos], [s for c in photos for s in c.skipped])
     return incremental.report_stamp(code, parts, merged, hashes)
 
@@ -253,7 +268,15 @@ def _feeds(site: config.SiteSettings, summaries: list[dict], files: dict[str, by
     html = ["index.html", "method.html"] + [p for p in files if p.count("/") == 1 and p.endswith("/index.html")]
     html += [f"{slug}/index.html" for slug in carried]  # report pages; their unit pages link from them
     date = render.build_date()
-    return {"feed.xml": feeds.atom_feed(site, summaries, date), "sitemap.xml": feeds.sitemap(site, html)}
+    out = {"feed.xml": feeds.atom_feed(site, summaries, date)}
+    sitemap = feeds.sitemap(site, html)
+    if sitemap is None:
+        log.warning("no sitemap.xml: base_url %r is not a whole web address, and a sitemap needs absolute URLs. "
+                    "Fix: set base_url in site.toml (e.g. https://user.github.io/repo/) or pass --base-url.",
+                    site.base_url)
+    else:
+        out["sitemap.xml"] = sitemap
+    return out
 
 
 def _read_summary(path: Path) -> dict | None:

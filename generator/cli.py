@@ -136,9 +136,11 @@ def _summarise(doc: dict, record: dict) -> None:
     photos, model = doc["photos"], doc["model"]
     cached = record.get("cached", {}).get("model", False)  # a fact about this build: last-build.json, not the site
     how = "model loaded from cache" if cached else f"model trained {len(model['train_loss'])} epochs"
-    log.info("%s: %d faces from %d files, %d skipped; %s; featured units %s",
-             doc["slug"], photos["faces"], photos["total"], len(photos["skipped"]), how,
-             ", ".join(map(str, doc["featured"])) or "none")
+    featured = sum(1 for v in doc.get("looks", []) if v.get("featured"))
+    looks = f"{featured} featured {'look' if featured == 1 else 'looks'}" if featured else \
+        "no look stands out beyond chance"
+    log.info("%s: %d faces from %d files, %d skipped; %s; %s",
+             doc["slug"], photos["faces"], photos["total"], len(photos["skipped"]), how, looks)
     for item in photos["skipped"][:SKIPPED_SHOWN]:
         log.warning("  skipped %s: %s", item["path"], item["reason"])
     if len(photos["skipped"]) > SKIPPED_SHOWN:

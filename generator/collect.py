@@ -240,8 +240,15 @@ def read_people(report: Report) -> dict[str, dict[str, str]]:
         for key, value in row.items():
             if key not in ("person", "photo_url") and value and key not in profile:
                 profile[key] = value
-        profile.setdefault("name", row["person"])
+        profile.setdefault("name", person_name(row["person"]))
     return people
+
+
+def person_name(person: str) -> str:
+    """A person's folder as a name a reader reads: "Michael_Caine" -> "Michael Caine"; on the trends page
+    (persons are "<report>/<folder>") the folder's part only."""
+    folder = person.rsplit("/", 1)[-1]
+    return " ".join(folder.replace("_", " ").split()) or folder
 
 
 def safe_person(name: str) -> str:

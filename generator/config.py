@@ -249,6 +249,12 @@ class ReportSettings:
         "What the site shows of individual people: face crops (crops), crops and thumbnails of photos "
         "without a face (full), or no individual face at all, only unit images and composites (none).",
     )
+    publish_skipped: bool = _opt(
+        False,
+        "List each skipped file by name on the public report page (its name can name a person). By default the "
+        "page gives only how many files were skipped for each reason; report.json and `facetrend review` list "
+        "every one.",
+    )
     captions: dict[int, str] = _opt(
         {}, "Your own caption per unit id, replacing the generated one (e.g. `17: long hair`); "
         "a unit you caption is featured too."

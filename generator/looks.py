@@ -27,10 +27,12 @@ darker photo is not a look), then each pixel standardised over the faces.
   the backdrop far more often than not).
 - **Prevalence.** Each face's score is its mean signed departure over the
   region; the share of faces scoring at least half the group's mean.
-- **Beyond chance.** The same search on the faces with every pixel shuffled
-  across faces on its own (``SHUFFLES`` times): what is left is chance
-  alignment. A look is beyond chance when it is more consistent than every
-  candidate of every shuffle.
+- **Beyond chance.** The same search on faces with no looks at all
+  (``NULL_DRAWS`` draws): faces drawn from one Gaussian with the faces' own mean
+  and pixel covariance, which keeps every smooth way the faces vary (a
+  lighting gradient, a darker background) and no group that shares what the
+  rest lack. A look is beyond chance when it is more consistent than every
+  candidate of every draw: a mode of the faces, not a gradient.
 - **Confidence.** The faces are split in random halves ``SPLITS`` times; in
   each half the look's units (its first ``HALF_UNITS``) search again as in
   the whole search, on that half's faces alone. The look is found again in
@@ -56,7 +58,7 @@ SAME_FACES = 0.5  # Jaccard overlap of two groups' faces at which they are one l
 SAME_LOOK = 0.8  # composite correlation at which two groups are one look
 SIDE_BAND = 0.2  # share of the width, each side, beside the face
 BACKGROUND_SHARE = 0.5  # share of a look's region in the side bands that makes it background (when brighter)
-SHUFFLES = 3
+NULL_DRAWS = 3  # draws of faces with no looks: the chance level is the best look among them
 SPLITS = 6
 AGREE = 0.8
 CONFIDENT = 2 / 3
@@ -125,7 +127,7 @@ class Look:
 @dataclass(frozen=True)
 class Looks:
     looks: list[Look]  # every look found, most consistent first
-    chance: float  # the best consistency with the pixels shuffled: what chance alone reaches
+    chance: float  # the best consistency on faces with no looks (the Gaussian null): what chance alone reaches
 
     def featured(self, at_most: int) -> list[Look]:
         return [v for v in self.looks if v.featured][:at_most]
@@ -135,7 +137,7 @@ Encode = Callable[[np.ndarray], np.ndarray]  # uint8 faces (n, size, size) -> un
 
 
 def find_looks(pixels: np.ndarray, acts: np.ndarray, encode: Encode, top: int, seed: int = 0) -> Looks:
-    """Every look the units propose, merged, checked against shuffled pixels and split halves. Fewer than
+    """Every look the units propose, merged, checked against faces with no looks and split halves. Fewer than
     ``MIN_FACES`` faces have no looks: no group can stand apart from the rest."""
     size = pixels.shape[-1]
     if len(pixels) < MIN_FACES:
@@ -144,9 +146,10 @@ def find_looks(pixels: np.ndarray, acts: np.ndarray, encode: Encode, top: int, s
     candidates = _candidates(z, acts, top)
     rng = np.random.default_rng(seed)
     chance = 0.0
-    for _ in range(SHUFFLES):
-        shuffled = _shuffled(pixels, rng)
-        chance = max(chance, max((c.consistency for c in _candidates(standardise(shuffled), encode(shuffled), top)),
+    draw = _null_faces(pixels, z, rng)
+    for _ in range(NULL_DRAWS):
+        null = draw()
+        chance = max(chance, max((c.consistency for c in _candidates(standardise(null), encode(null), top)),
                                  default=0.0))
     merged = _merge(candidates, len(z))
     checked = merged[:CHECKED]
@@ -344,6 +347,30 @@ def _found_again(z: np.ndarray, groups: list[_Group], offset: np.ndarray, depart
         if g.consistency > chance and _cosine(g.offset[where], offset[where]) >= AGREE:
             return True
     return False
+
+
+NULL_SAMPLE = 2000  # faces the null's covariance is estimated from, at most
+
+
+def _null_faces(pixels: np.ndarray, z: np.ndarray, rng: np.random.Generator) -> Callable[[], np.ndarray]:
+    """Faces with no looks at all: drawn from one Gaussian with the faces' own mean and pixel covariance (on the
+    common ruler), so every smooth way faces vary (lighting from one side, a darker background, a bigger head)
+    is there, but no group of faces that share something the rest lack. Each call draws as many faces as there
+    are, as uint8 pixels at the faces' typical brightness and contrast."""
+    sample = z if len(z) <= NULL_SAMPLE else z[np.sort(rng.choice(len(z), NULL_SAMPLE, replace=False))]
+    _, strength, basis = np.linalg.svd(sample, full_matrices=False)
+    scale = (strength / np.sqrt(len(sample)))[:, None] * basis
+    flat = pixels.reshape(len(pixels), -1).astype(np.float32)
+    mean, sd = flat.mean(axis=1), flat.std(axis=1)
+    levelled = (flat - mean[:, None]) / (sd[:, None] + 1e-6)
+    centre, spread = levelled.mean(axis=0), levelled.std(axis=0)
+
+    def draw() -> np.ndarray:
+        ruler = rng.standard_normal((len(pixels), len(strength))).astype(np.float32) @ scale
+        faces = (ruler * spread + centre) * float(sd.mean()) + float(mean.mean())
+        return np.clip(np.round(faces), 0, 255).astype(np.uint8).reshape(pixels.shape)
+
+    return draw
 
 
 def _shuffled(pixels: np.ndarray, rng: np.random.Generator) -> np.ndarray:

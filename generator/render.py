@@ -25,7 +25,7 @@ import markdown
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from PIL import Image
 
-from . import __version__, plots
+from . import __version__, feeds, plots
 from .config import SiteSettings
 from .errors import UserError
 from .pictures import EncodedImages, Plot
@@ -70,6 +70,7 @@ class ReportPage:
     date: str
     narrative: str  # HTML from the author's Markdown
     publish: str  # publish_photos: full | crops | none
+    publish_skipped: bool  # list each skipped file by name on the page (else counts by reason)
     featured_asked: int  # the `featured` setting (fewer are featured when units are silent)
     build_date: str
     version: str
@@ -87,17 +88,28 @@ def render_report(a: Analysis, site: SiteSettings, nav: Nav,
     page = _report_page(a, site, nav)
     doc = report_json(a)
     common = {"site": site, "build_date": page.build_date, "version": page.version}
+    slug, title = a.report.slug, page.title
+    image = f"{slug}/looks/{a.featured_looks[0].rank}.png" if a.featured_looks else f"{slug}/img/mean.png"
+    summary = page.description or answer_summary(a.faces, [(v.share_words, v.caption) for v in a.featured_looks])
     files = {
-        "index.html": _html("report.html", page=page, root=page.root, **common),
+        "index.html": _html("report.html", page=page, root=page.root, **common,
+                            meta=meta(site, f"{slug}/index.html", f"{title} · {site.title}", summary, image)),
         "report.json": (json.dumps(doc, indent=1, ensure_ascii=False, sort_keys=True) + "\n").encode(),
         **_report_images(a, images or EncodedImages(None)),
     }
     if a.runs:
-        files["experiments.html"] = _html("experiments.html", page=page, root="../", **common)
+        files["experiments.html"] = _html(
+            "experiments.html", page=page, root="../", **common,
+            meta=meta(site, f"{slug}/experiments.html", f"Experiments · {title}",
+                      f"Variations of the model of {title}, compared.", image))
     last = len(a.units) - 1
     for unit in a.units:
         files[f"units/{unit.id}.html"] = _html(
             "unit.html", page=page, unit=unit, root="../../", **common,
+            meta=meta(site, f"{slug}/units/{unit.id}.html", f"Unit {unit.id} · {title}",
+                      f"Unit {unit.id} of {title}, rank {unit.rank} of {len(a.units)}: "
+                      f"{unit.caption or 'what it looks for and the faces that excite it most'}",
+                      f"{slug}/units/{unit.id}.png"),
             previous=unit.id - 1 if unit.id > 0 else None, next=unit.id + 1 if unit.id < last else None)
     return {f"{a.report.slug}/{k}": v for k, v in files.items()}, doc
 
@@ -111,8 +123,30 @@ def _report_page(a: Analysis, site: SiteSettings, nav: Nav) -> ReportPage:
     return ReportPage(
         a=a, root="../", nav=nav, grid=_grid_links(a), site=site, slug=a.report.slug, title=s.title,
         description=s.description, date=s.date, narrative=narrative_html(a.report.narrative, site.allow_html),
-        publish=s.publish_photos, featured_asked=s.featured, build_date=build_date(), version=__version__,
+        publish=s.publish_photos, publish_skipped=s.publish_skipped, featured_asked=s.featured,
+        build_date=build_date(), version=__version__,
         interpretable_threshold=a.interpretable_threshold, clear_activation=a.clear_activation)
+
+
+DESCRIPTION_MAX = 200  # characters of a page's meta description
+
+
+def answer_summary(faces: int, featured: list[tuple[str, str]]) -> str:
+    """A report's answer in a sentence or two (meta description, feed summary): its featured looks."""
+    if not featured:
+        return f"{faces} faces; no look stands out beyond chance."
+    said = " ".join(f"{share[:1].upper()}{share[1:]}: {caption.rstrip('.')}." for share, caption in featured)
+    return f"What {faces} faces share. {said}"
+
+
+def meta(site: SiteSettings, path: str, title: str, description: str, image: str | None) -> dict:
+    """A page's meta description and Open Graph tags; URLs absolute when the base URL is, else from the
+    site's root (e.g. /2025/looks/1.png)."""
+    text = " ".join(description.split())
+    if len(text) > DESCRIPTION_MAX:
+        text = text[:DESCRIPTION_MAX - 1].rsplit(" ", 1)[0] + "…"
+    return {"title": title, "description": text, "url": feeds.absolute(site, path),
+            "image": feeds.absolute(site, image) if image else ""}
 
 
 def narrative_html(text: str, allow_html: bool) -> str:
@@ -244,9 +278,19 @@ def render_index(site: SiteSettings, summaries: list[dict], method: dict, trends
     changed = _changed(trend)
     common = {"root": "", "site": site, "build_date": build_date(), "version": __version__}
     answers = {d["slug"]: [v for v in d.get("looks", []) if v.get("featured")] for d in reports}
-    html = _env().get_template("index.html").render(reports=reports, answers=answers, trends=trends,
-                                                    changed=changed, **common)
-    return {"index.html": html.encode(), "method.html": _html("method.html", m=method, **common),
+    newest = next((d for d in reports if answers[d["slug"]]), None)
+    latest = reports[0] if reports else None
+    image = (f"{newest['slug']}/looks/{answers[newest['slug']][0]['rank']}.png" if newest else
+             f"{latest['slug']}/img/mean.png" if latest else None)
+    summary = site.description or (answer_summary(latest["photos"]["faces"], [
+        (v["share_words"], v["caption"]) for v in answers[latest["slug"]]]) if latest else "No reports yet.")
+    html = _env().get_template("index.html").render(
+        reports=reports, answers=answers, trends=trends, changed=changed, **common,
+        meta=meta(site, "index.html", site.title, summary, image))
+    method_meta = meta(site, "method.html", f"The method · {site.title}",
+                       "How facetrend finds, scores, ranks and describes the units and looks, with every formula.",
+                       image)
+    return {"index.html": html.encode(), "method.html": _html("method.html", m=method, meta=method_meta, **common),
             "static/style.css": (TEMPLATES / "static" / "style.css").read_bytes()}
 
 

@@ -179,3 +179,17 @@ def test_the_optimiser_settings_name_the_optimiser_training_uses():
     docs = {f.name: f.metadata["doc"] for f in dataclasses.fields(config.ModelSettings)}
     assert docs["lr"].startswith("AdamW learning rate") and "AdamW" in docs["weight_decay"]
     assert "Adam learning rate" not in config.settings_reference().replace("AdamW learning rate", "")
+
+
+@pytest.mark.parametrize(("front", "expected"), [("", False), ("publish_skipped: true\n", True),
+                                                 ("publish_skipped: no\n", False), ("publish_skipped: yes\n", True)])
+def test_publish_skipped_is_off_unless_asked(tmp_path: Path, front: str, expected: bool):
+    write_report(tmp_path, "r", front + "title: R\n")
+    assert config.load_report(tmp_path / "r", SiteSettings()).settings.publish_skipped is expected
+
+
+def test_a_publish_skipped_value_that_is_not_true_or_false_is_named(tmp_path: Path):
+    write_report(tmp_path, "r", "publish_skipped: names\n")
+    with pytest.raises(UserError, match=r"setting `publish_skipped` is 'names', not true or false\. Fix"):
+        config.load_report(tmp_path / "r", SiteSettings())
+    assert "publish_skipped" in (REPO / "docs" / "settings.md").read_text(encoding="utf-8")

@@ -151,3 +151,43 @@ def test_report_page_weight_is_under_3_mb(server: str, page):
 def test_artifacts_folder_is_ignored_by_git():
     assert "test-artifacts/" in (REPO / ".gitignore").read_text()
     shutil.rmtree(ARTIFACTS / "nothing", ignore_errors=True)
+
+
+# ---------------------------------------------------------------- issue 16: the answer first, pictures open larger
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (390, 844)])
+def test_the_answer_is_above_the_fold(server: str, browser, size):
+    context = browser.new_context(viewport={"width": size[0], "height": size[1]})
+    page = context.new_page()
+    for path in ("/demo/demo/index.html", "/years/2025/index.html"):
+        page.goto(urljoin(server, path))
+        top = page.evaluate("document.querySelector('#answer h2').getBoundingClientRect().top")
+        first = page.evaluate("(document.querySelector('#answer li, #answer p') || {getBoundingClientRect: () => "
+                              "({top: 1e9})}).getBoundingClientRect().top")
+        assert top < size[1] and first < size[1], (path, size, top, first)
+    context.close()
+
+
+def test_every_image_link_opens_an_image(server: str, page):
+    for path in ("/demo/demo/index.html", "/demo/demo/units/0.html", "/years/2025/index.html",
+                 "/years/trends/index.html", "/years/2025/units/1.html"):
+        _open(page, urljoin(server, path))
+        links = page.eval_on_selector_all("a:has(> img)", "els => els.map(e => e.href)")
+        assert links, path
+        for href in links:
+            if "#look-" in href:  # the answer's pictures open their look's section
+                continue
+            with urlopen(href) as r:
+                assert r.status == 200 and r.headers.get_content_type().startswith("image/"), href
+
+
+def test_open_graph_tags_are_present(server: str, page):
+    for path in ("/years/index.html", "/years/2025/index.html", "/years/trends/index.html", "/demo/demo/index.html"):
+        _open(page, urljoin(server, path))
+        tags = page.evaluate("Object.fromEntries(Array.from(document.querySelectorAll('meta[property^=og], "
+                             "meta[name=description]')).map(m => [m.getAttribute('property') || m.name, m.content]))")
+        for key in ("description", "og:title", "og:description"):
+            assert tags.get(key), (path, key, tags)
+        if path.startswith("/years/"):
+            assert tags.get("og:image", "").startswith("https://example.github.io/faces/"), (path, tags)
