@@ -762,7 +762,8 @@ def method_numbers() -> dict:
             "crop_max_side": FaceSettings().crop_max_side,
             "look_region": looks.REGION, "sd_floor": looks.SD_FLOOR, "refine_steps": looks.REFINE_STEPS,
             "same_faces": looks.SAME_FACES, "same_look_looks": looks.SAME_LOOK, "side_band": looks.SIDE_BAND,
-            "background_share": looks.BACKGROUND_SHARE, "null_draws": looks.NULL_DRAWS, "chance_one_in": looks.NULL_DRAWS + 1,
+            "background_share": looks.BACKGROUND_SHARE, "null_draws": looks.NULL_DRAWS,
+            "chance_one_in": looks.NULL_DRAWS + 1,
             "splits": looks.SPLITS,
             "half_units": looks.HALF_UNITS, "agree": looks.AGREE, "confident": looks.CONFIDENT, "named": looks.NAMED,
             "said": looks.SAID, "mixed": looks.MIXED, "look_regions": looks.REGIONS, "significant": trends.SIGNIFICANT}
