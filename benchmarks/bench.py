@@ -43,7 +43,9 @@ SCALE_SIZES, QUICK_SCALE_SIZES = (2_000, 5_000, 20_000), (2_000, 5_000)
 GPU_SIZES = (20_000, 200_000)
 FACE_CROPS, FACE_SCENES, SCENE_SIDE = 600, 400, 250
 SEED = 6  # every synthetic data set is seeded
-SCALE_INDEX = "---\ntitle: Scale {n}\nphotos: {photos}\n{faces}---\n{n} ORL-derived faces, for the scale benchmark.\n"
+SCALE_INDEX = ("---\ntitle: Scale {n}\nphotos: {photos}\n{faces}---\n"
+               "{n} {source}-derived faces, for the scale benchmark.\n")
+LFW_CROP, LFW_SHIFTS = 120, ((0, 0), (-4, 3), (3, -4), (4, 4), (-3, -3))  # centre crop of a 250x250 LFW photo
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,6 +69,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         help="one run per figure (training keeps 3), scale only 2,000 and 5,000 faces")
     parser.add_argument("--repeat", type=int, default=None, help="runs per figure (default 3; 1 with --quick)")
     parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections: " + ", ".join(SECTIONS))
+    parser.add_argument("--scale-source", choices=("orl", "lfw"), default="orl",
+                        help="scale section's photos: ORL variants (PGM, detected as photos), or crops of the face "
+                             "region of ../shared/data/lfw's photos, mirrored and shifted (`crops: yes`)")
+    parser.add_argument("--no-edited", action="store_true",
+                        help="scale: skip the edited rebuild of the largest set (the cold and no-change builds stay)")
+    parser.add_argument("--scale-sizes", default=None,
+                        help="comma-separated face counts of the scale section (default 2000,5000,20000)")
     args = parser.parse_args(argv)
     args.only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = sorted(set(args.only) - set(SECTIONS))
@@ -74,6 +83,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--only: unknown section(s) {', '.join(unknown) or '(none given)'}; "
                      f"choose from {', '.join(SECTIONS)}")
     args.repeat = args.repeat if args.repeat is not None else (1 if args.quick else 3)
+    if args.scale_sizes is not None:
+        try:
+            args.scale_sizes = tuple(sorted({int(v) for v in args.scale_sizes.split(",") if v.strip()}))
+        except ValueError:
+            parser.error("--scale-sizes: comma-separated whole numbers, e.g. 2000,5000,20000")
+        if not args.scale_sizes or min(args.scale_sizes) < 1:
+            parser.error("--scale-sizes: at least one size, each at least 1")
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
     return args
@@ -603,6 +619,39 @@ def write_variants(folder: Path, n: int, originals: list, seed: int = SEED) -> P
     return folder
 
 
+def lfw_images() -> list[tuple[str, object]]:
+    """(person, grey 250x250 photo) of every LFW photo under ../shared/data/lfw (or FACETREND_SHARED_DATA/lfw)."""
+    import cv2
+
+    root = bench_build.orl_photos().parent / "lfw"
+    paths = sorted(root.glob("*/*.jpg"))
+    if not paths:
+        raise RuntimeError(f"no LFW photos in {root}")
+    return [(p.parent.name, cv2.imread(str(p), cv2.IMREAD_GRAYSCALE)) for p in paths]
+
+
+def write_lfw_crops(folder: Path, n: int, originals: list) -> Path:
+    """``n`` face crops (PNG, LFW_CROP px square) in folder/<person>/: the centre of each LFW photo (where LFW puts
+    the face), then the same mirrored, then shifted by LFW_SHIFTS, photo by photo, until there are ``n``."""
+    import cv2
+
+    side, count = LFW_CROP, 0
+    variants = [(dx, dy, flip) for dx, dy in LFW_SHIFTS for flip in (False, True)]
+    for dx, dy, flip in variants:
+        for person, image in originals:
+            if count == n:
+                return folder
+            top, left = (image.shape[0] - side) // 2 + dy, (image.shape[1] - side) // 2 + dx
+            crop = image[top:top + side, left:left + side]
+            count += 1
+            path = folder / person / f"{count:06d}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(path), crop[:, ::-1] if flip else crop)
+    if count < n:
+        raise RuntimeError(f"{len(originals)} LFW photos give {count} crops, fewer than {n}")
+    return folder
+
+
 def write_scenes(folder: Path, n: int, originals: list, seed: int = SEED) -> dict[str, tuple]:
     """``n`` 250x250 PNG scenes (a blurred noisy gradient, an ORL face pasted in): path -> face box (x, y, w, h)."""
     import cv2
@@ -719,18 +768,21 @@ print(json.dumps({"build_s": seconds, "faces": result.reports[0]["photos"]["face
 
 def scale(ctx: Context) -> dict:
     """Cold builds of 2,000 / 5,000 / 20,000 ORL-derived faces in fresh processes, then a warm rebuild of the last."""
-    sizes = QUICK_SCALE_SIZES if ctx.args.quick else SCALE_SIZES
-    originals = ctx.once("orl_images", orl_images)
+    sizes = ctx.args.scale_sizes or (QUICK_SCALE_SIZES if ctx.args.quick else SCALE_SIZES)
+    source = ctx.args.scale_source
+    originals = ctx.once(f"{source}_images", orl_images if source == "orl" else lfw_images)
+    faces = _keep_near_duplicates() + ("  crops: \"yes\"\n" if source == "lfw" else "")
     out = {"what": "cold builds with default settings (but faces.near_duplicate_bits: 0 where it exists), each in "
-                   "a fresh `python -c` process; one run per size", "front_matter_faces": _keep_near_duplicates(),
-           "sizes": {}}
+                   "a fresh `python -c` process; one run per size", "source": source,
+           "front_matter_faces": faces, "sizes": {}}
     for n in sizes:
         root = ctx.tmp / f"scale-{n}"
-        _scale_content(root, n, originals)
+        _scale_content(root, n, originals, source, faces)
         out["sizes"][str(n)] = _child_build(root, n, "cold")
     out["warm"] = _child_build(root, sizes[-1], "warm") | {"faces_in_set": sizes[-1]}
-    _edit_narrative(root / "content" / "scale" / "index.md")
-    out["edited"] = _child_build(root, sizes[-1], "edited") | {"faces_in_set": sizes[-1], "what": EDITED}
+    if not ctx.args.no_edited:
+        _edit_narrative(root / "content" / "scale" / "index.md")
+        out["edited"] = _child_build(root, sizes[-1], "edited") | {"faces_in_set": sizes[-1], "what": EDITED}
     out["growth"] = _growth(out["sizes"])
     largest = out["sizes"][str(sizes[-1])]
     out["ratios"] = {"process_to_training": _ratio(largest["process_s"], largest["timings_s"].get("model", 0.0),
@@ -742,12 +794,13 @@ def scale(ctx: Context) -> dict:
     return out | _scale_verdict(out["sizes"])
 
 
-def _scale_content(root: Path, n: int, originals: list) -> None:
-    log.info("scale: writing %d ORL variants", n)
-    photos = write_variants(root / "photos", n, originals)
+def _scale_content(root: Path, n: int, originals: list, source: str, faces: str) -> None:
+    log.info("scale: writing %d %s variants", n, source.upper())
+    write = write_variants if source == "orl" else write_lfw_crops
+    photos = write(root / "photos", n, originals)
     (root / "content" / "scale").mkdir(parents=True)
     (root / "content" / "site.toml").write_bytes((REPO / "content" / "site.toml").read_bytes())
-    index = SCALE_INDEX.format(n=n, photos=photos, faces=_keep_near_duplicates())
+    index = SCALE_INDEX.format(n=n, photos=photos, faces=faces, source=source.upper())
     (root / "content" / "scale" / "index.md").write_text(index, encoding="utf-8")
 
 

@@ -183,7 +183,7 @@ def _compute(page: Page, site: config.SiteSettings, every: list[config.Report], 
 
 # What a computed page imports later, seconds in all of a fresh process: imported in a thread while the faces
 # stage runs (its workers do the work, the main process waits); a failure here is only raised where it is used.
-LATER_IMPORTS = ("facetrend.train", "scipy.stats", "matplotlib.figure", "matplotlib.backends.backend_agg")
+LATER_IMPORTS = ("facetrend.train", "matplotlib.figure", "matplotlib.backends.backend_agg")
 
 
 def _import_soon(*modules: str) -> threading.Thread:

@@ -70,8 +70,10 @@ class Detector:
     def faces(self, image: np.ndarray) -> list[Face]:
         return self.search(image).faces
 
-    def search(self, image: np.ndarray) -> Found:
-        """Every face of at least the smallest size looked for, with landmarks, and the first rejection."""
+    def search(self, image: np.ndarray, landmarked: int | None = None) -> Found:
+        """Every face of at least the smallest size looked for, and the first rejection; the first
+        ``landmarked`` faces (all when None) get landmarks, the others none (the faces stage keeps only the
+        largest face by default, and locating landmarks on faces it drops would be wasted)."""
         import cv2
 
         kind = self.settings.detector
@@ -82,7 +84,9 @@ class Detector:
         boxes, rejected = getattr(self, f"_{kind}")(work)
         boxes = [b for b in (_scaled(b, 1 / scale) for b in boxes) if min(b[2], b[3]) >= 0.8 * smallest]
         boxes.sort(key=lambda b: (-b[2] * b[3], b))
-        faces = [Face(b, self._landmarks(image, b) if self.settings.align else None) for b in boxes]
+        marked = len(boxes) if landmarked is None else landmarked
+        faces = [Face(b, self._landmarks(image, b) if self.settings.align and i < marked else None)
+                 for i, b in enumerate(boxes)]
         return Found(faces, "" if faces else rejected)
 
     def is_face_crop(self, image: np.ndarray) -> bool:

@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from tqdm import tqdm
 
 from .config import ModelSettings
 from .faces import Faces
@@ -158,6 +157,8 @@ def run_sweep(faces: Faces, runs: list[Run], size: int, cache_dir: Path, retrain
             done[i] = (found, time.perf_counter() - start)
     todo = [i for i in range(len(runs)) if i not in done]
     done.update(zip(todo, _train_runs(faces, [runs[i].settings for i in todo], cache_dir), strict=True))
+    from tqdm import tqdm
+
     results = []
     for i, run in enumerate(tqdm(runs, desc="experiments", unit="run", disable=None)):
         trained, seconds = done[i]

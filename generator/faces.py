@@ -27,10 +27,9 @@ from dataclasses import asdict, dataclass, field
 from functools import partial
 from itertools import repeat
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import numpy as np
-from tqdm import tqdm
 
 from . import cache
 from .collect import PHOTO_CHANGED, Collection, Photo, Skipped, collect
@@ -49,6 +48,9 @@ from .pixels import (
     face_signature,
     resize_crop,
 )
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 log = logging.getLogger(__name__)
 
@@ -296,8 +298,12 @@ class _FaceIndex:
 
 def _crop_all(photos: list[Photo], settings: FaceSettings, jobs: int, yunet: str, thumbnails: bool) -> list[Entry]:
     """Crop every photo, in order, on ``jobs`` processes (0: all cores), with a progress bar."""
+    if not photos:
+        return []
+    from tqdm import tqdm  # here, not at the top: a build with every crop cached needs no progress bar
+
     jobs = jobs or os.cpu_count() or 1
-    bar = tqdm(total=len(photos), desc="faces", unit="photo", disable=None if photos else True)
+    bar = tqdm(total=len(photos), desc="faces", unit="photo", disable=None)
     with bar:
         detector = Detector(settings, yunet)
         start = time.perf_counter()
@@ -350,7 +356,7 @@ def crop_photo(photo: Photo, settings: FaceSettings, detector: Detector, thumbna
             return Entry(none, [], phash, SMALL_NO_FACE)
         return Entry(equalise(resize_crop(centre_square(image), settings.size), settings)[None], [False], phash,
                      thumbnail=thumb, tilt=[None], face_size=[None], box=[None], found=1)
-    search = detector.search(image)
+    search = detector.search(image, 1 if settings.keep == "largest" else None)  # landmarks: kept faces only
     every = search.faces
     found = every[:1] if settings.keep == "largest" else every
     if not found:

@@ -39,8 +39,8 @@ darker photo is not a look), then each pixel standardised over the faces.
   a half when one of the groups they propose there departs as the look does
   (cosine ``AGREE`` or more between the composites, over the pixels where
   either departs most). Confidence is the share of splits in which both
-  halves find it again, more consistent than chance there too: how stable
-  the look is. A look is featured when it is not
+  halves find it again, more consistent there than the best group among
+  half as many faces with no looks: how stable the look is. A look is featured when it is not
   background, is beyond chance and has confidence ``CONFIDENT`` or more.
 """
 
@@ -61,7 +61,7 @@ BACKGROUND_SHARE = 0.5  # share of a look's region in the side bands that makes 
 NULL_DRAWS = 3  # draws of faces with no looks: the chance level is the best look among them
 SPLITS = 6
 AGREE = 0.8
-CONFIDENT = 2 / 3
+CONFIDENT = 1 / 2  # confidence a featured look needs: found again in at least half of the halvings
 HALF_UNITS = 5  # a look's units that search for it again in each half
 MIN_FACES = 8  # fewer faces have no looks
 CHECKED = 12  # looks, most consistent first, that get the split-half check
@@ -94,6 +94,10 @@ HINTS = {  # what a region usually means in a portrait; said as a question
     ("mouth", "brighter"): "a smile that shows the teeth",
     ("mouth", "darker"): "an open mouth, or a moustache",
     ("mouth", "mixed"): "a smile or an open mouth",
+    ("lower left", "darker"): "the head turned, or a shadow or dark background on that side",
+    ("lower right", "darker"): "the head turned, or a shadow or dark background on that side",
+    ("left side", "darker"): "hair, a shadow or a dark background on that side",
+    ("right side", "darker"): "hair, a shadow or a dark background on that side",
     ("eyes", "mixed"): "glasses",
 }
 
@@ -145,20 +149,24 @@ def find_looks(pixels: np.ndarray, acts: np.ndarray, encode: Encode, top: int, s
     z = standardise(pixels)
     candidates = _candidates(z, acts, top)
     rng = np.random.default_rng(seed)
-    chance = 0.0
     draw = _null_faces(pixels, z, rng)
-    for _ in range(NULL_DRAWS):
-        null = draw()
-        chance = max(chance, max((c.consistency for c in _candidates(standardise(null), encode(null), top)),
-                                 default=0.0))
+    chance = max(_chance(draw(), encode, top) for _ in range(NULL_DRAWS))
+    # a half's groups are drawn from half as many faces, so they reach less: their chance level is a half's
+    half_chance = max(_chance(draw(len(pixels) // 2), encode, min(top, max(2, len(pixels) // 8)))
+                      for _ in range(NULL_DRAWS))
     merged = _merge(candidates, len(z))
     checked = merged[:CHECKED]
     confidence = _confidence(z, acts, [(_group(z, -1, g).offset, units) for g, units in checked],
-                             [rng.permutation(len(z)) for _ in range(SPLITS)], top, chance)
+                             [rng.permutation(len(z)) for _ in range(SPLITS)], top, half_chance)
     band = _side_band(size)
     out = [_look(z, group, units, size, band, chance, confidence[k] if k < len(checked) else 0.0)
            for k, (group, units) in enumerate(merged)]
     return Looks(out, round(float(chance), 4))
+
+
+def _chance(null: np.ndarray, encode: Encode, top: int) -> float:
+    """The most consistent candidate the units propose among faces with no looks."""
+    return max((c.consistency for c in _candidates(standardise(null), encode(null), top)), default=0.0)
 
 
 def standardise(pixels: np.ndarray) -> np.ndarray:
@@ -202,7 +210,7 @@ def _candidates(z: np.ndarray, acts: np.ndarray, top: int) -> list[_Group]:
         weights[rows, regions[active]] = (np.take_along_axis(offsets[active], regions[active], axis=1)
                                           / (spreads[active] + SD_FLOOR) ** 2)
         scores = z @ weights.T  # (faces, active)
-        new = np.sort(np.argsort(-scores, axis=0, kind="stable")[:top].T, axis=1)
+        new = np.sort(np.argpartition(-scores, top - 1, axis=0)[:top].T, axis=1)  # the top faces, in linear time
         o, c, r, sd = _stats(z, new)
         better = ~np.all(new == groups[active], axis=1) & (c > best[active])
         keep = active[better]
@@ -350,13 +358,14 @@ def _found_again(z: np.ndarray, groups: list[_Group], offset: np.ndarray, depart
 
 
 NULL_SAMPLE = 2000  # faces the null's covariance is estimated from, at most
+NULL_CHUNK = 2048  # null faces drawn at once
 
 
-def _null_faces(pixels: np.ndarray, z: np.ndarray, rng: np.random.Generator) -> Callable[[], np.ndarray]:
+def _null_faces(pixels: np.ndarray, z: np.ndarray, rng: np.random.Generator) -> Callable[..., np.ndarray]:
     """Faces with no looks at all: drawn from one Gaussian with the faces' own mean and pixel covariance (on the
     common ruler), so every smooth way faces vary (lighting from one side, a darker background, a bigger head)
     is there, but no group of faces that share something the rest lack. Each call draws as many faces as there
-    are, as uint8 pixels at the faces' typical brightness and contrast."""
+    are (or ``count``), as uint8 pixels at the faces' typical brightness and contrast."""
     sample = z if len(z) <= NULL_SAMPLE else z[np.sort(rng.choice(len(z), NULL_SAMPLE, replace=False))]
     _, strength, basis = np.linalg.svd(sample, full_matrices=False)
     scale = (strength / np.sqrt(len(sample)))[:, None] * basis
@@ -365,10 +374,14 @@ def _null_faces(pixels: np.ndarray, z: np.ndarray, rng: np.random.Generator) -> 
     levelled = (flat - mean[:, None]) / (sd[:, None] + 1e-6)
     centre, spread = levelled.mean(axis=0), levelled.std(axis=0)
 
-    def draw() -> np.ndarray:
-        ruler = rng.standard_normal((len(pixels), len(strength))).astype(np.float32) @ scale
-        faces = (ruler * spread + centre) * float(sd.mean()) + float(mean.mean())
-        return np.clip(np.round(faces), 0, 255).astype(np.uint8).reshape(pixels.shape)
+    def draw(count: int = len(pixels)) -> np.ndarray:
+        out = np.empty((count, flat.shape[1]), np.uint8)
+        for s in range(0, count, NULL_CHUNK):  # a chunk at a time: the floats of every face at once are large
+            n = min(NULL_CHUNK, count - s)
+            ruler = rng.standard_normal((n, len(strength))).astype(np.float32) @ scale
+            faces = (ruler * spread + centre) * float(sd.mean()) + float(mean.mean())
+            out[s:s + n] = np.clip(np.round(faces), 0, 255)
+        return out.reshape((count, *pixels.shape[1:]))
 
     return draw
 

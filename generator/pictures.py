@@ -6,9 +6,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import os
 import zipfile
 import zlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -18,6 +20,9 @@ from PIL import Image
 from . import cache, plots
 
 log = logging.getLogger(__name__)
+
+ENCODE_THREADS = max(1, min(8, os.cpu_count() or 1))  # threads that encode a report's images together
+PARALLEL_MIN = 16  # fewer images than this are encoded one by one: starting threads would cost more
 
 
 @dataclass(frozen=True)
@@ -60,15 +65,45 @@ class EncodedImages:
         """The picture's file bytes: the previous build's when it had the same picture, else encoded (or drawn)."""
         if isinstance(picture, bytes):
             return picture
-        if isinstance(picture, Plot):
-            key = cache.key(["plot", _drawing_code(), picture.draw.__name__, picture.args])
-        else:
-            key = cache.key([_drawing_code(), Path(path).suffix, picture.mode, picture.size], picture.tobytes())
-        data = self.previous.get(key)
+        key, data = self._known(picture, path)
         if data is None:
             data = picture.draw(*picture.args) if isinstance(picture, Plot) else plots.encode(picture, path)
         self.used[key] = data
         return data
+
+    def encode_all(self, figures: dict[str, Image.Image | Plot | bytes]) -> dict[str, bytes]:
+        """``encode`` for every picture of ``figures`` (path -> picture), in the same order and with the same
+        bytes, the images hashed and encoded on ENCODE_THREADS threads (Pillow's encoders and hashlib let go
+        of the GIL: a report has about 1,200 small images); charts are drawn here, one by one (matplotlib is
+        not thread-safe)."""
+        images = [(path, p) for path, p in figures.items() if isinstance(p, Image.Image)]
+        if len(images) < PARALLEL_MIN:
+            return {path: self.encode(picture, path) for path, picture in figures.items()}
+        _drawing_code()  # computed once, before the threads ask for it
+        with ThreadPoolExecutor(ENCODE_THREADS) as pool:
+            done = dict(zip([path for path, _ in images], pool.map(self._encoded, images), strict=True))
+        out = {}
+        for path, picture in figures.items():
+            if path in done:
+                key, out[path] = done[path]
+                self.used[key] = out[path]
+            else:
+                out[path] = self.encode(picture, path)
+        return out
+
+    def _known(self, picture: Image.Image | Plot, path: str) -> tuple[str, bytes | None]:
+        """The picture's cache key, and its bytes when the previous build made the same picture."""
+        if isinstance(picture, Plot):
+            key = cache.key(["plot", _drawing_code(), picture.draw.__name__, picture.args])
+        else:
+            key = cache.key([_drawing_code(), Path(path).suffix, picture.mode, picture.size], picture.tobytes())
+        return key, self.previous.get(key)
+
+    def _encoded(self, item: tuple[str, Image.Image]) -> tuple[str, bytes]:
+        """An image's key and bytes, reused or encoded (run on the pool's threads: reads ``previous`` only)."""
+        path, picture = item
+        key, data = self._known(picture, path)
+        return key, plots.encode(picture, path) if data is None else data
 
     def save(self) -> None:
         """Keep this build's pictures for the next one (written aside, then renamed)."""

@@ -145,12 +145,44 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
 
 def selectivity(face_acts: np.ndarray, nonface_acts: np.ndarray) -> np.ndarray:
     """ROC AUC per unit of faces (positives) against non-faces, ties counted half."""
-    from scipy.stats import rankdata
-
     n_pos, n_neg = len(face_acts), len(nonface_acts)
-    ranks = rankdata(np.concatenate([face_acts, nonface_acts]), axis=0)
+    ranks = average_ranks(np.concatenate([face_acts, nonface_acts]))
     u = ranks[:n_pos].sum(axis=0) - n_pos * (n_pos + 1) / 2
     return u / (n_pos * n_neg)
+
+
+RANK_BLOCK = 64  # columns ranked at once: a few (rows, RANK_BLOCK) int64 arrays in memory, not (rows, units)
+
+
+def average_ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks (1 = smallest) down each column of a 2-D array, ties given their average rank, as float64; a
+    column holding a NaN is all NaN. The same numbers as scipy.stats.rankdata(values, axis=0), without
+    importing scipy.stats (about half a second of a fresh process), faster, and RANK_BLOCK columns at a time."""
+    values = np.asarray(values)
+    out = np.empty(values.shape, np.float64)
+    for start in range(0, values.shape[1], RANK_BLOCK):
+        out[:, start:start + RANK_BLOCK] = _block_ranks(values[:, start:start + RANK_BLOCK]).T
+    if np.issubdtype(values.dtype, np.floating):
+        out[:, np.isnan(values).any(axis=0)] = np.nan
+    return out
+
+
+def _block_ranks(values: np.ndarray) -> np.ndarray:
+    """average_ranks of a few columns, transposed: (columns, rows)."""
+    n = len(values)
+    rows = np.ascontiguousarray(values.T)  # one row per column, so every sort runs along contiguous memory
+    order = np.argsort(rows, axis=1)  # no stable sort needed: tied values share one rank
+    ordered = np.take_along_axis(rows, order, axis=1)
+    starts = np.ones(rows.shape, bool)  # where a run of equal values begins, in sorted order
+    np.not_equal(ordered[:, 1:], ordered[:, :-1], out=starts[:, 1:])
+    starts = starts.ravel()
+    bounds = np.flatnonzero(np.append(starts, True))  # run g spans [bounds[g], bounds[g + 1]) of the flat rows
+    run = np.cumsum(starts) - 1
+    offset = np.repeat(np.arange(len(rows)) * n, n)  # where each row begins in the flat rows
+    average = (bounds[run] + bounds[run + 1] - 1 - 2 * offset) / 2 + 1
+    out = np.empty(rows.shape, np.float64)
+    np.put_along_axis(out, order, average.reshape(rows.shape), axis=1)
+    return out
 
 
 def distinctiveness(pixels: np.ndarray, offsets: np.ndarray) -> np.ndarray:

@@ -63,6 +63,7 @@ class ReportPage:
     root: str
     nav: Nav
     grid: list[dict]  # per unit: id and its box on the unit grid picture, in percent
+    grid_min_px: int  # the grid's narrowest width: every unit at least GRID_TILE_PX wide (it scrolls on a phone)
     site: SiteSettings
     slug: str
     title: str
@@ -121,7 +122,8 @@ def _html(template: str, **context) -> bytes:
 def _report_page(a: Analysis, site: SiteSettings, nav: Nav) -> ReportPage:
     s = a.report.settings
     return ReportPage(
-        a=a, root="../", nav=nav, grid=_grid_links(a), site=site, slug=a.report.slug, title=s.title,
+        a=a, root="../", nav=nav, grid=_grid_links(a),
+        grid_min_px=plots.grid_columns(len(a.unit_images)) * GRID_TILE_PX, site=site, slug=a.report.slug, title=s.title,
         description=s.description, date=s.date, narrative=narrative_html(a.report.narrative, site.allow_html),
         publish=s.publish_photos, publish_skipped=s.publish_skipped, featured_asked=s.featured,
         build_date=build_date(), version=__version__,
@@ -157,6 +159,9 @@ def narrative_html(text: str, allow_html: bool) -> str:
     import nh3
 
     return nh3.clean(html, url_schemes={"http", "https", "mailto"}, link_rel="noopener noreferrer")
+
+
+GRID_TILE_PX = 32  # a unit's tile on the grid is never narrower (a tap target on a phone)
 
 
 def _grid_links(a: Analysis) -> list[dict]:
@@ -195,7 +200,7 @@ def _report_images(a: Analysis, encoded: EncodedImages) -> dict[str, bytes]:
     figures.update({f"looks/{v.rank}.png": Image.fromarray(v.composite, "L") for v in a.looks})
     figures.update({f"faces/{i}.png": Image.fromarray(crop, "L") for i, crop in a.face_crops.items()})
     figures.update({f"photos/{i}.webp": Image.fromarray(photo, "L") for i, photo in a.photo_thumbnails.items()})
-    return {path: encoded.encode(figure, path) for path, figure in figures.items()}
+    return encoded.encode_all(figures)
 
 
 def _comparison_figures(a: Analysis) -> dict:

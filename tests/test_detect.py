@@ -137,3 +137,37 @@ def test_real_news_photos_give_a_face():
     detector = detect.Detector(FaceSettings())
     found = sum(bool(detector.search(cv2.imread(str(f), cv2.IMREAD_GRAYSCALE)).faces) for f in files)
     assert found / len(files) >= 0.98
+
+
+def _two_faces() -> np.ndarray:
+    """A 600x1100 photo with the astronaut twice: full size on the left, at 0.8 on the right."""
+    photo = _astronaut()
+    frame = np.full((600, 1100), 120, np.uint8)
+    frame[40:552, 0:512] = photo
+    small = cv2.resize(photo, None, fx=0.8, fy=0.8, interpolation=cv2.INTER_AREA)
+    frame[60:60 + small.shape[0], 600:600 + small.shape[1]] = small
+    return frame
+
+
+def test_landmarks_are_located_only_for_the_faces_kept(monkeypatch):
+    """keep: largest (the default) keeps one face of a group photo: the others get no landmarks, which were
+    located for every face before; the kept face's landmarks and every box are the same either way."""
+    detector = detect.Detector(FaceSettings())
+    image = _two_faces()
+    every = detector.search(image)
+    assert len(every.faces) == 2 and all(len(f.landmarks) == 5 for f in every.faces)
+    calls = []
+    located = detect.Detector._landmarks
+    monkeypatch.setattr(detect.Detector, "_landmarks", lambda self, im, box: calls.append(box) or located(
+        self, im, box))
+    first = detector.search(image, 1)
+    assert calls == [every.faces[0].box]
+    assert [f.box for f in first.faces] == [f.box for f in every.faces]
+    assert first.faces[0].landmarks == every.faces[0].landmarks and first.faces[1].landmarks is None
+    calls.clear()
+    group = collect.Photo("group", None, pixels=image)  # larger than crop_max_side: searched like a photo
+    entry = faces.crop_photo(group, FaceSettings(), detector)
+    assert len(calls) == 1 and entry.found == 2 and len(entry.crops) == 1
+    calls.clear()
+    entry = faces.crop_photo(group, FaceSettings(keep="all"), detector)
+    assert len(calls) == 2 and len(entry.crops) == 2

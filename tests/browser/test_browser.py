@@ -169,6 +169,17 @@ def test_the_answer_is_above_the_fold(server: str, browser, size):
     context.close()
 
 
+def test_unit_grid_tap_targets_are_big_enough_on_a_phone(server: str, browser):
+    """At a 390 px phone width every unit's link on the grid is at least 24 px square (the grid scrolls)."""
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    page.goto(urljoin(server, "/demo/demo/index.html"))
+    sizes = page.eval_on_selector_all(".unit-grid a", "els => els.map(e => { const r = e.getBoundingClientRect(); "
+                                                      "return [r.width, r.height]; })")
+    assert len(sizes) == 400 and min(min(w, h) for w, h in sizes) >= 24, min(sizes)
+    context.close()
+
+
 def test_every_image_link_opens_an_image(server: str, page):
     for path in ("/demo/demo/index.html", "/demo/demo/units/0.html", "/years/2025/index.html",
                  "/years/trends/index.html", "/years/2025/units/1.html"):
