@@ -152,7 +152,7 @@ def find_looks(pixels: np.ndarray, acts: np.ndarray, encode: Encode, top: int, s
     draw = _null_faces(pixels, z, rng)
     chance = max(_chance(draw(), encode, top) for _ in range(NULL_DRAWS))
     # a half's groups are drawn from half as many faces, so they reach less: their chance level is a half's
-    half_chance = max(_chance(draw(len(pixels) // 2), encode, min(top, max(2, len(pixels) // 8)))
+    half_chance = max(_chance(draw(len(pixels) // 2), encode, _half_top(top))
                       for _ in range(NULL_DRAWS))
     merged = _merge(candidates, len(z))
     checked = merged[:CHECKED]
@@ -330,7 +330,7 @@ def _confidence(z: np.ndarray, acts: np.ndarray, looks: list[tuple[np.ndarray, l
         both = np.ones(len(looks), bool)
         for half in (order[: len(order) // 2], order[len(order) // 2:]):
             zh = z[half]
-            k = min(top, max(2, len(half) // 4))
+            k = _half_top(top)
             proposed = {}
             for g in _candidates(zh, acts[half][:, asked], k):  # every look's units at once, on this half
                 proposed.setdefault(asked[g.unit], []).append(g)
@@ -340,6 +340,11 @@ def _confidence(z: np.ndarray, acts: np.ndarray, looks: list[tuple[np.ndarray, l
                     both[j] = _found_again(zh, groups, offset, departs[j], k, chance)
         found += both
     return [float(f) / len(splits) for f in found]
+
+
+def _half_top(top: int) -> int:
+    """The group size in a half: half the whole's, so a look half the faces of a half show can still fill it."""
+    return max(2, top // 2)
 
 
 def _found_again(z: np.ndarray, groups: list[_Group], offset: np.ndarray, departs: np.ndarray, top: int,

@@ -33,13 +33,6 @@ def _dark_hair(image: np.ndarray) -> np.ndarray:
     return np.clip(np.round(image * (1 - 0.75 * mask)), 0, 255).astype(np.uint8)
 
 
-def _tilted(image: np.ndarray) -> np.ndarray:
-    """The head rotated 15 degrees (counter-clockwise as seen) about the photo's centre."""
-    h, w = image.shape
-    m = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), 15.0, 1.0)
-    return cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-
-
 def _planted_content(root: Path, att: Path, plant, seeds: list[int], more: str = "") -> tuple[Path, set[str]]:
     """One report per seed over the same photos, 15% of them planted; the planted photos' paths. ``more``:
     further front matter, read inside the `model:` block first."""
@@ -129,16 +122,6 @@ def test_the_planted_trend_is_found_by_every_seed(hair):
     corr = np.corrcoef(looks)
     print(f"planted hair: purest featured unit per seed {found}; looks correlate {corr[np.triu_indices(3, 1)]}")
     assert corr[np.triu_indices(3, 1)].min() >= 0.8, corr
-
-
-def test_a_subtler_plant_tilted_heads_is_found_only_partly(tmp_path: Path, orl_faces: Path):
-    """Heads tilted 15 degrees in 15% of the faces. Measured at this commit: the purest featured unit's top 30
-    were 0.37 planted (chance 0.15). Recorded, not promised: ORL's own tilts and turns compete."""
-    content, planted = _planted_content(tmp_path, orl_faces, _tilted, [0])
-    doc = _build_each(content, tmp_path, [0])[0]
-    unit, purity = _purest(doc, planted)
-    print(f"tilted heads: unit {unit}, {purity:.2f} of its top {TOP} planted")
-    assert purity > SHARE
 
 
 def test_synthetic_planted_long_dark_hair_is_featured_and_described(synthetic_hair):
