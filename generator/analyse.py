@@ -297,7 +297,7 @@ def analyse(report: Report, found: Faces, trained: Trained, where: Where, stage:
         chosen = found_looks.featured(s.featured)
         featured = [v.unit for v in chosen] + [u for u in s.captions if u not in {v.unit for v in chosen}]
     with stage("describe"):
-        captions = describe.describe(found.pixels, [b[:group] for b in best], [], group, s.captions)
+        captions = describe.describe(found.pixels, [b[:group] for b in best], group, s.captions)
         captions.update({v.unit: Caption(v.caption, True, {k: e["departure"] for k, e in v.effects.items()})
                          for v in chosen if v.unit not in s.captions})
     cached: dict[str, bool] = {}
@@ -758,7 +758,7 @@ def method_numbers() -> dict:
     return {"noise_ratio": rank.NOISE_LAPLACIAN_RATIO, "interpretable": INTERPRETABLE, "top": rank.TREND_TOP,
             "small_report": rank.TREND_TOP * 4,  # below this many faces a unit's group is a quarter of them
             "min_backgrounds": rank.MIN_BACKGROUNDS, "same_look": rank.SAME_LOOK, "clear_activation": CLEAR_ACTIVATION,
-            "regions": describe.REGIONS, "notable": describe.NOTABLE, "standard_errors": describe.STANDARD_ERRORS,
+            "regions": describe.REGIONS,
             "crop_max_side": FaceSettings().crop_max_side,
             "look_region": looks.REGION, "sd_floor": looks.SD_FLOOR, "refine_steps": looks.REFINE_STEPS,
             "same_faces": looks.SAME_FACES, "same_look_looks": looks.SAME_LOOK, "side_band": looks.SIDE_BAND,

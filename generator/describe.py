@@ -1,16 +1,12 @@
-"""Stage 5, analysis (describe): plain-language captions for the featured units, from measurements.
+"""Stage 5, analysis (describe): the measured effects behind a caption the author wrote for a unit.
 
-For a unit, its best-matching faces are compared with all faces: overall
+Generated captions are the looks' (looks.py). For a unit the author captions
+in front matter, its best-matching faces are compared with all faces: overall
 brightness, and region by region the brightness of named regions of the crop
 relative to the face's own mean (so a darker photo does not make every region
-"darker"), both lower sides and both sides taken together (named together when
-both sides differ the same way), and the left-right balance. A difference is
-reported when the matched faces' mean lies at least ``NOTABLE`` standard
-deviations (of that measure across all faces) from the all-faces mean, and at
-least ``STANDARD_ERRORS`` standard errors of a mean of that many faces, so
-chance differences among a few matches are not reported. Left
-and right are the image's, as the reader sees it. An author caption in front
-matter replaces the generated one.
+"darker"), both lower sides and both sides taken together, and the left-right
+balance, each as an effect size (standard deviations of that measure across
+all faces). report.json keeps them beside the author's words.
 """
 
 from __future__ import annotations
@@ -18,9 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-NOTABLE = 0.5  # effect size, in standard deviations of the measure across faces
-STANDARD_ERRORS = 3.0  # and |effect| * sqrt(matched faces) must reach this
 
 # name: (top, bottom, left, right) as fractions of the crop
 REGIONS = {
@@ -33,12 +26,6 @@ REGIONS = {
     "mouth": (0.65, 0.85, 0.3, 0.7),
 }
 PAIRS = {"lower sides": ("lower left", "lower right"), "sides": ("left side", "right side")}
-HINTS = {  # what a darker region usually means in a portrait, said with a question mark
-    ("lower sides", "darker"): "longer hair falling past the face?",
-    ("sides", "darker"): "hair down both sides?",
-    ("forehead", "darker"): "a fringe, or hair over the forehead?",
-    ("forehead", "brighter"): "hair pulled back from the forehead?",
-}
 
 
 @dataclass(frozen=True)
@@ -80,51 +67,8 @@ def effects(means: dict[str, np.ndarray], matched: list[int]) -> dict[str, float
     return out
 
 
-def _phrase(effect: dict[str, float], k: int) -> list[str]:
-    notable = max(NOTABLE, STANDARD_ERRORS / np.sqrt(max(k, 1)))
-    parts = []
-    if abs(effect["overall"]) >= notable:
-        tone = "darker" if effect["overall"] < 0 else "brighter"
-        parts.append(f"{tone} overall than most faces ({effect['overall']:+.1f} sd): lighting or skin tone?")
-    used = set()
-    for label, (a, b) in PAIRS.items():  # a pair is named when together they stand out, both the same way
-        if abs(effect[label]) >= notable and np.sign(effect[a]) == np.sign(effect[b]) == np.sign(effect[label]):
-            parts.append(_say(label, effect[label]))
-            used |= {a, b}
-    for name in ("forehead", "eyes", "mouth", "left side", "right side", "lower left", "lower right"):
-        if name not in used and abs(effect[name]) >= notable:
-            parts.append(_say(name, effect[name]))
-    balance = effect["left-right balance"]
-    if abs(balance) >= notable:
-        side = "left" if balance < 0 else "right"  # the darker half holds the hair / the head's mass
-        parts.append(f"darker on the image's {side} half than most faces ({balance:+.1f} sd): "
-                     f"head tilted, or hair parted or falling to that side?")
-    return parts
-
-
-def _say(region: str, e: float) -> str:
-    tone = "darker" if e < 0 else "brighter"
-    hint = HINTS.get((region, tone))
-    verb = "are" if region.endswith("s") else "is"
-    return f"the {region} {verb} {tone} than in most faces ({e:+.1f} sd)" + (f": {hint}" if hint else "")
-
-
-def describe(pixels: np.ndarray, best: list[list[int]], featured: list[int], top: int,
-             authored: dict[int, str]) -> dict[int, Caption]:
-    """A caption for every featured unit (and every unit the author captioned)."""
+def describe(pixels: np.ndarray, best: list[list[int]], top: int, authored: dict[int, str]) -> dict[int, Caption]:
+    """Each unit the author captioned: the author's words, and the effects of its ``top`` best matches."""
     means = region_means(pixels)
-    captions = {}
-    for unit in sorted(set(featured) | set(authored)):
-        matched = best[unit][:top]
-        effect = effects(means, matched) if matched else {}
-        if unit in authored:
-            captions[unit] = Caption(authored[unit], False, effect)
-            continue
-        parts = _phrase(effect, len(matched))
-        text = "; ".join(parts) if parts else (
-            f"its {len(matched)} best matches look like the average face: no region stands out "
-            "clearly from all faces"
-        )
-        text = text[0].upper() + text[1:]
-        captions[unit] = Caption(text if text.endswith(("?", ".")) else text + ".", True, effect)
-    return captions
+    return {unit: Caption(text, False, effects(means, best[unit][:top]) if best[unit][:top] else {})
+            for unit, text in sorted(authored.items())}
