@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import BUILTIN_PREFIX, TEXT_MAX_CHARS, TEXT_REFUSED, Report
+from .config import BUILTIN_PREFIX, TEXT_MAX_CHARS, TEXT_REFUSED, Report, read_bounded
 from .errors import UserError
 
 log = logging.getLogger(__name__)
@@ -305,14 +305,7 @@ def _people_rows(report: Report) -> list[dict[str, str]]:
 
 
 def _people_text(path: Path) -> str:
-    try:
-        with path.open("rb") as file:
-            data = file.read(PEOPLE_MAX_BYTES + 1)
-    except OSError as exc:
-        raise UserError(f"{path}: cannot be read ({exc.strerror or exc}). Fix: check its permissions.") from None
-    if len(data) > PEOPLE_MAX_BYTES:
-        raise UserError(f"{path}: is larger than {PEOPLE_MAX_BYTES:,} bytes. Fix: keep one row per person, "
-                        "with short profile fields.")
+    data = read_bounded(path, PEOPLE_MAX_BYTES, "keep one row per person, with short profile fields")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -517,15 +517,20 @@ def _read_text(path: Path) -> str:
     """A settings file's text: a regular file of at most FILE_MAX_BYTES, in UTF-8 (else UnicodeDecodeError)."""
     if not path.is_file():  # a FIFO would block the read, a device never end
         raise UserError(f"{path}: is not a regular file. Fix: make it a text file.")
+    return read_bounded(path, FILE_MAX_BYTES, "shorten it (photos and other files go beside it, not in it)"
+                        ).decode("utf-8")
+
+
+def read_bounded(path: Path, limit: int, fix: str) -> bytes:
+    """A file's bytes, at most ``limit`` of them: a larger or unreadable file stops the build with ``fix``."""
     try:
         with path.open("rb") as file:
-            data = file.read(FILE_MAX_BYTES + 1)
+            data = file.read(limit + 1)
     except OSError as exc:
         raise UserError(f"{path}: cannot be read ({exc.strerror or exc}). Fix: check its permissions.") from None
-    if len(data) > FILE_MAX_BYTES:
-        raise UserError(f"{path}: is larger than {FILE_MAX_BYTES:,} bytes. Fix: shorten it (photos and other "
-                        "files go beside it, not in it).")
-    return data.decode("utf-8")
+    if len(data) > limit:
+        raise UserError(f"{path}: is larger than {limit:,} bytes. Fix: {fix}.")
+    return data
 
 
 def _check_base_url(url: str, where: str) -> None:
