@@ -41,7 +41,7 @@ from typing import IO
 
 import numpy as np
 
-from . import cache
+from . import cache, progress
 
 log = logging.getLogger(__name__)
 
@@ -162,14 +162,13 @@ def _nmf_parts(x: np.ndarray, k: int, seed: int):
     error, in torch (on all its threads), from scikit-learn's seeded random start ("random" init), with a
     progress bar. The same updates as scikit-learn's ``solver="mu"``: W <- W * XH'/(WHH'), H <- H * W'X/(W'WH)."""
     import torch
-    from tqdm import tqdm
 
     avg = np.sqrt(x.mean() / k)
     rng = np.random.RandomState(seed)
     h = torch.from_numpy(np.abs(avg * rng.standard_normal((k, x.shape[1]))).astype(np.float32))
     w = torch.from_numpy(np.abs(avg * rng.standard_normal((len(x), k))).astype(np.float32))
     data = torch.from_numpy(x)
-    with tqdm(total=NMF_UPDATES, desc="NMF", unit="update", disable=None) as bar:
+    with progress.bar(total=NMF_UPDATES, desc="NMF", unit="update") as bar:
         for _ in range(NMF_UPDATES // NMF_CHUNK):
             for _ in range(NMF_CHUNK):
                 w.mul_(_ratio(data @ h.T, w @ (h @ h.T)))

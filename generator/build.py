@@ -56,10 +56,12 @@ class _Clock:
 def build(options: BuildOptions) -> BuildResult:
     """Build the site, holding the output folder's lock so two builds never interleave. An output folder the
     build may not replace is refused before anything (the lock included) is written."""
-    render.check_output(options.out, [options.content, options.cache, Path.cwd()],
-                        collect.photo_folders(options.content))
+    site = config.apply_site_overrides(config.load_site(options.content), options.base_url)
+    every = [config.apply_overrides(r, options.smoke) for r in config.find_reports(options.content, site)]
+    chosen = {r.slug for r in config.chosen_reports(every, options.report, options.content)}
+    render.check_output(options.out, [options.content, options.cache, Path.cwd()], collect.photo_folders(every))
     with exclusive(options.out):
-        return _build(options)
+        return _build(options, site, every, chosen)
 
 
 @contextmanager
@@ -104,13 +106,13 @@ class Page:
     retrain: bool = False  # --retrain, for the pages this build was told to build (--report), not the others
 
 
-def _build(options: BuildOptions) -> BuildResult:
-    """Each changed page: stamp -> kept? -> faces -> model -> analysis -> render; then one atomic write."""
-    site = config.apply_site_overrides(config.load_site(options.content), options.base_url)
-    every = [config.apply_overrides(r, options.smoke) for r in config.find_reports(options.content, site)]
+def _build(options: BuildOptions, site: config.SiteSettings, every: list[config.Report],
+           chosen: set[str]) -> BuildResult:
+    """Each changed page (of ``chosen``, the reports --report names): stamp -> kept? -> faces -> model ->
+    analysis -> render; then one atomic write."""
     hashes = incremental.PhotoHashes.load(options.cache)  # photos unchanged since the last build are not read
     collected: dict[str, collect.Collection] = {}  # each report's photos, collected once per build
-    pages = _pages(site, every, options, hashes, collected)
+    pages = _pages(site, every, chosen, options, hashes, collected)
     for page in pages:
         if page.kept is None:
             _compute(page, site, every, options, collected)
@@ -136,10 +138,10 @@ def _build(options: BuildOptions) -> BuildResult:
     return BuildResult([p.doc for p in computed], last, options.out, written)
 
 
-def _pages(site: config.SiteSettings, every: list[config.Report], options: BuildOptions,
+def _pages(site: config.SiteSettings, every: list[config.Report], chosen: set[str], options: BuildOptions,
            hashes: incremental.PhotoHashes, collected: dict[str, collect.Collection]) -> list[Page]:
     """Every page of the site with its stamp, and the earlier report.json of those that can stay."""
-    chosen = {r.slug for r in config.find_reports(options.content, site, options.report)}
+    chosen = set(chosen)
     if options.report is None:
         chosen.add(config.TRENDS_SLUG)
     navs = navigation(every)

@@ -152,12 +152,9 @@ def photos_root(report: Report) -> Path:
                         f"resolved ({exc}). Fix: replace the link loop with a real folder of photos.") from None
 
 
-def photo_folders(content: Path) -> list[Path]:
+def photo_folders(reports: list[Report]) -> list[Path]:
     """Every report's photos folder, resolved: the output check refuses a site inside one (or holding one)."""
-    from .config import find_reports, load_site
-
-    return [photos_root(r) for r in find_reports(content, load_site(content))
-            if not r.settings.photos.startswith(BUILTIN_PREFIX)]
+    return [photos_root(r) for r in reports if not r.settings.photos.startswith(BUILTIN_PREFIX)]
 
 
 def _photos(report: Report) -> Collection:

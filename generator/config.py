@@ -800,13 +800,20 @@ def find_reports(content: Path, site: SiteSettings, only: str | None = None) -> 
         raise UserError(f"{content / TRENDS_SLUG}: `{TRENDS_SLUG}` is the trends page's address. "
                         "Fix: rename that report folder.")
     if only is not None:
-        folders = [f for f in folders if f.name == only]
-        if not folders:
-            raise UserError(
-                f"{content}: there is no report {_quote(only)} (no folder of that name with an index.md). "
-                "Fix: check --report, or create it with `facetrend new SLUG`."
-            )
+        folders = [f for f in folders if f.name == only] or _no_report(content, only)
     return [load_report(f, site) for f in folders]
+
+
+def chosen_reports(reports: list[Report], only: str | None, content: Path) -> list[Report]:
+    """Of the reports read already, those `--report` names (all of them without it)."""
+    if only is None:
+        return reports
+    return [r for r in reports if r.slug == only] or _no_report(content, only)
+
+
+def _no_report(content: Path, only: str) -> typing.NoReturn:
+    raise UserError(f"{content}: there is no report {_quote(only)} (no folder of that name with an index.md). "
+                    "Fix: check --report, or create it with `facetrend new SLUG`.")
 
 
 TRENDS_SLUG = "trends"

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import progress
 from .config import ModelSettings
 from .faces import Faces
 from .rank import face_scores, interpretable
@@ -157,10 +158,8 @@ def run_sweep(faces: Faces, runs: list[Run], size: int, cache_dir: Path, retrain
             done[i] = (found, time.perf_counter() - start)
     todo = [i for i in range(len(runs)) if i not in done]
     done.update(zip(todo, _train_runs(faces, [runs[i].settings for i in todo], cache_dir), strict=True))
-    from tqdm import tqdm
-
     results = []
-    for i, run in enumerate(tqdm(runs, desc="experiments", unit="run", disable=None)):
+    for i, run in enumerate(progress.bar(runs, desc="experiments", unit="run")):
         trained, seconds = done[i]
         result = _measure(run, trained, train.unit_weights(trained.model), size, seconds)
         log.info("experiments: %s: test loss %s, %d/%d face-like units, %.1f GFLOP, %.1f s%s",

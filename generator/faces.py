@@ -27,11 +27,11 @@ from dataclasses import asdict, dataclass, field
 from functools import partial
 from itertools import repeat
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, Any
 
 import numpy as np
 
-from . import cache
+from . import cache, progress
 from .collect import PHOTO_CHANGED, Collection, Photo, Skipped, collect
 from .config import FaceSettings, Report
 from .decode import Unreadable, decode
@@ -48,9 +48,6 @@ from .pixels import (
     face_signature,
     resize_crop,
 )
-
-if TYPE_CHECKING:
-    from tqdm import tqdm
 
 log = logging.getLogger(__name__)
 
@@ -300,10 +297,8 @@ def _crop_all(photos: list[Photo], settings: FaceSettings, jobs: int, yunet: str
     """Crop every photo, in order, on ``jobs`` processes (0: all cores), with a progress bar."""
     if not photos:
         return []
-    from tqdm import tqdm  # here, not at the top: a build with every crop cached needs no progress bar
-
     jobs = jobs or os.cpu_count() or 1
-    bar = tqdm(total=len(photos), desc="faces", unit="photo", disable=None)
+    bar = progress.bar(total=len(photos), desc="faces", unit="photo")
     with bar:
         detector = Detector(settings, yunet)
         start = time.perf_counter()
@@ -320,7 +315,7 @@ def _crop_all(photos: list[Photo], settings: FaceSettings, jobs: int, yunet: str
             return done + [_tick(bar, e) for e in work]
 
 
-def _tick(bar: tqdm, entry: Entry) -> Entry:
+def _tick(bar: Any, entry: Entry) -> Entry:
     bar.update()
     return entry
 

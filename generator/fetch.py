@@ -32,9 +32,8 @@ from urllib.parse import urljoin, urlsplit
 from urllib.robotparser import RobotFileParser
 
 import requests
-from tqdm import tqdm
 
-from . import __version__
+from . import __version__, progress
 from .cache import fetch_state, read_json, write_json
 from .collect import photo_urls, photos_root, safe_person  # safe_person: the folder a person gets, as collect reads it
 from .config import find_reports, load_site
@@ -147,7 +146,7 @@ def fetch_reports(content: Path, cache: Path, only: str | None, rate: float) -> 
 def _fetch_all(entries: Iterable[tuple[str, str]], run: _Run) -> list[Fetched]:
     done: dict[tuple[str, str], Fetched] = {}
     results = []
-    for person, url in tqdm(entries, desc="fetch", unit="photo", disable=None):
+    for person, url in progress.bar(entries, desc="fetch", unit="photo"):
         key = (safe_person(person), url)
         if key not in done:
             done[key] = _fetch_one(person, url, run)

@@ -17,7 +17,7 @@ from typing import IO
 
 from PIL import Image
 
-from . import cache, plots
+from . import cache, plots, progress
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,8 @@ class EncodedImages:
             return {path: self.encode(picture, path) for path, picture in figures.items()}
         _drawing_code()  # computed once, before the threads ask for it
         with ThreadPoolExecutor(ENCODE_THREADS) as pool:
-            done = dict(zip([path for path, _ in images], pool.map(self._encoded, images), strict=True))
+            work = progress.bar(pool.map(self._encoded, images), total=len(images), desc="pictures", unit="picture")
+            done = dict(zip([path for path, _ in images], work, strict=True))
         out = {}
         for path, picture in figures.items():
             if path in done:

@@ -16,9 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
-from . import __version__, cache
+from . import __version__, cache, progress
 from .config import ModelSettings
 from .faces import Faces, person_keys
 from .model import Autoencoder
@@ -153,7 +152,7 @@ def _fit(x: torch.Tensor, test_mask: np.ndarray, settings: ModelSettings, device
             model.mean.copy_(_mean_face(train_x))
         opt = _optimizer(model, settings)
         train_loss, test_loss, best = [], [], _Best()
-        for _ in tqdm(range(settings.epochs), desc="training", unit="epoch", disable=None):
+        for _ in progress.bar(range(settings.epochs), desc="training", unit="epoch"):
             train_loss.append(_epoch(model, opt, train_x, settings, gen))
             if len(test_x):
                 test_loss.append(evaluate(model, test_x))
