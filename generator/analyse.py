@@ -181,6 +181,15 @@ class YearAttribute:
 
 
 @dataclass(frozen=True)
+class YearSeries:
+    """One attribute alignment measured, year by year, each a share (0-1) with its 95% interval."""
+
+    name: str  # report.json: "tilted", "other_faces", "face_size"
+    label: str  # what a share is of, for the chart and the table
+    years: list[YearAttribute]
+
+
+@dataclass(frozen=True)
 class TrendView:
     """The trends page: years, what changed between the first and the last (every look tested), each year's
     mean face, and the measured attributes per year."""
@@ -194,9 +203,12 @@ class TrendView:
     shown: list[ChangeView] = field(default_factory=list)  # the significant changes (or the biggest rise and fall)
     significant: int = 0
     tested: int = 0
-    year_means: list[np.ndarray] = field(default_factory=list)  # per year: the mean of its aligned faces
+    year_means: list[np.ndarray] = field(default_factory=list)  # per year: the mean of its aligned faces (RGB: colour)
     difference: np.ndarray | None = None  # last year's mean minus the first's, mid-grey = no difference
     tilt: list[YearAttribute] = field(default_factory=list)
+    attributes: list[YearSeries] = field(default_factory=list)  # tilt, other faces, face size: charted per year
+    attributes_size: tuple[int, int] = (0, 0)  # the attributes chart's pixels
+    colour: bool = False  # the composites are in colour
     significance: float = trends.SIGNIFICANT
 
 
@@ -689,24 +701,32 @@ def _trend(t: trends.Trend | None, featured: list[int], found: Faces, found_look
         picked = [k for k in ([0] if tested and tested[0].change > 0 else []) +
                   ([next((k for k, c in enumerate(tested) if c.change < 0), -1)]) if k >= 0]
     shown = [_change_view(k, tested[k], found_looks.looks[tested[k].look], found, years) for k in picked]
-    means = [_mean(found.pixels[years.of_face == k]) for k in range(len(years.slugs))]
+    seen, attributes = _seen(found), _attributes_by_year(found, years)
+    means = [_mean(seen[years.of_face == k]) for k in range(len(years.slugs))]
     difference = np.clip(128 + 4 * (means[-1].astype(np.int16) - means[0].astype(np.int16)), 0, 255).astype(np.uint8)
     return TrendView(year_list, rows, rose=by_change[-1] if rows and by_change[-1].change > 0 else None,
                      fell=by_change[0] if rows and by_change[0].change < 0 else None,
                      every_unit={str(u): [_round(v) for v in t.prevalence[u]] for u in range(len(t.change))},
                      changes=doc, shown=shown, significant=sum(c.significant for c in tested), tested=len(tested),
-                     year_means=means, difference=difference, tilt=_tilt_by_year(found, years))
+                     year_means=means, difference=difference, tilt=_tilt_by_year(found, years),
+                     attributes=attributes, attributes_size=plots.attribute_plot_size(len(attributes)),
+                     colour=found.colour is not None)
 
 
 def _change_view(k: int, c: trends.Change, look: looks.Look, found: Faces, years: trends.Years) -> ChangeView:
-    composites = []
+    composites, seen = [], _seen(found)
     for y in range(len(years.slugs)):
         members = look.members & (years.of_face == y)
-        composites.append(_mean(found.pixels[members]) if members.any()
-                          else np.full(found.pixels.shape[1:], 128, np.uint8))
+        composites.append(_mean(seen[members]) if members.any() else np.full(seen.shape[1:], 128, np.uint8))
     p_text = "p < 0.001" if c.p < 0.001 else f"p = {c.p:.2g}"
     return ChangeView(k + 1, look.unit, look.units, look.caption, look.background, c.prevalence, c.change, c.p,
                       p_text, c.significant, composites, points_text(c.change))
+
+
+def _seen(found: Faces) -> np.ndarray:
+    """The faces as a reader sees them: in colour when the photos were (a composite shows hair colour and
+    make-up), else the grey crops the network learnt from."""
+    return found.pixels if found.colour is None else found.colour
 
 
 def points_text(change: float) -> str:
@@ -729,6 +749,48 @@ def _tilt_by_year(found: Faces, years: trends.Years) -> list[YearAttribute]:
         n, share = len(tilts), sum(t > TILTED for t in tilts) / len(tilts)
         low, high = _wilson(share, n)
         out.append(YearAttribute(title, _round(share, 4), _round(low, 4), _round(high, 4), n))
+    return out
+
+
+def _attributes_by_year(found: Faces, years: trends.Years) -> list[YearSeries]:
+    """What alignment measured, per year, each with a 95% interval: heads tilted more than TILTED degrees
+    (Wilson), detected faces whose photo held other faces (Wilson), and the mean face size relative to the
+    photo's shorter side (mean +- 1.96 standard errors). A series nobody measured is left out."""
+    tilted = [None if t is None else abs(t) > TILTED for t in found.tilt] if len(found.tilt) == len(found.ids) else []
+    crowded = [n > 0 if d else None for n, d in zip(found.other_faces, found.detected, strict=True)] \
+        if len(found.other_faces) == len(found.ids) else []
+    series = [YearSeries("tilted", f"heads tilted more than {TILTED:.0f}°", _shares(tilted, years)),
+              YearSeries("other_faces", "detected faces with other faces in their photo", _shares(crowded, years)),
+              YearSeries("face_size", "face size, share of the photo's shorter side",
+                         _means(found.face_size if len(found.face_size) == len(found.ids) else [], years))]
+    return [s for s in series if s.years]
+
+
+def _shares(flags: list[bool | None], years: trends.Years) -> list[YearAttribute]:
+    """Per year, the share of True among the faces measured (None: not measured), with a Wilson interval;
+    nothing when a year has no measured face."""
+    out = []
+    for k, title in enumerate(years.titles):
+        seen = [f for f, y in zip(flags, years.of_face, strict=False) if y == k and f is not None]
+        if not seen:
+            return []
+        share = sum(seen) / len(seen)
+        low, high = _wilson(share, len(seen))
+        out.append(YearAttribute(title, _round(share, 4), _round(low, 4), _round(high, 4), len(seen)))
+    return out
+
+
+def _means(values: list[float | None], years: trends.Years) -> list[YearAttribute]:
+    """Per year, the mean of the values measured, +- 1.96 standard errors; nothing when a year has fewer
+    than two."""
+    out = []
+    for k, title in enumerate(years.titles):
+        seen = np.array([v for v, y in zip(values, years.of_face, strict=False) if y == k and v is not None], float)
+        if len(seen) < 2:
+            return []
+        mean, half = float(seen.mean()), 1.96 * float(seen.std(ddof=1)) / np.sqrt(len(seen))
+        out.append(YearAttribute(title, _round(mean, 4), _round(max(0.0, mean - half), 4),
+                                 _round(mean + half, 4), len(seen)))
     return out
 
 

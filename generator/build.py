@@ -206,18 +206,20 @@ def _faces(report: config.Report, every: list[config.Report], options: BuildOpti
     """A report's faces; for the trends page, every report's (cropped with the trends settings) and their years."""
     if report.slug != config.TRENDS_SLUG:
         return crop_faces(report, report.settings, options, clock, collected), None
-    parts = [(r, crop_faces(r, report.settings, options, clock, collected)) for r in config.trend_reports(every)]
+    parts = [(r, crop_faces(r, report.settings, options, clock, collected, colour=True))  # composites in colour
+             for r in config.trend_reports(every)]
     return trends.combine(parts)
 
 
 def crop_faces(report: config.Report, settings: config.ReportSettings, options: BuildOptions,
-               clock: _Clock, collected: dict[str, collect.Collection] | None = None) -> faces.Faces:
+               clock: _Clock, collected: dict[str, collect.Collection] | None = None,
+               colour: bool = False) -> faces.Faces:
     """Stages 2-3: the report's photos (as the stamp collected them, when it did), and a face from each
-    (``settings``: whose face settings apply)."""
+    (``settings``: whose face settings apply; ``colour``: the crops in colour too)."""
     with clock.stage("collect"):
         photos = _collect(report, collected if collected is not None else {})
     with clock.stage("faces"):
-        return faces.report_faces(report, settings.faces, options.cache, options.jobs, photos=photos)
+        return faces.report_faces(report, settings.faces, options.cache, options.jobs, photos=photos, colour=colour)
 
 
 def navigation(reports: list[config.Report]) -> dict[str, render.Nav]:

@@ -3,7 +3,8 @@
 Pillow opens the file and reads only its header first, so a file that declares
 more pixels than ``max_pixels`` is refused before anything is decoded (a
 decompression bomb). EXIF orientation is applied; CMYK, 16-bit, palette and
-alpha images become 8-bit grey; an animated image gives its first frame.
+alpha images become 8-bit grey (and, for the composites readers see, colour
+photos are kept in RGB beside it); an animated image gives its first frame.
 Anything that cannot be read raises ``Unreadable`` with a reason in plain words:
 any exception from Pillow while reading one file (its decoders are fed hostile bytes,
 and a malformed block raises TypeError, struct.error and others) is that file's
@@ -28,6 +29,12 @@ class Unreadable(Exception):
 
 def decode(data: bytes, max_pixels: int) -> np.ndarray:
     """Grey uint8 (h, w) pixels of an image file's bytes."""
+    return decode_colour(data, max_pixels, colour=False)[0]
+
+
+def decode_colour(data: bytes, max_pixels: int, colour: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """Grey uint8 (h, w) pixels of an image file's bytes, and (with ``colour``) its (h, w, 3) RGB pixels when
+    the file holds colour (None for a grey one)."""
     if not data:
         raise Unreadable("empty file")
     with warnings.catch_warnings():
@@ -35,7 +42,8 @@ def decode(data: bytes, max_pixels: int) -> np.ndarray:
         image = _open(data, max_pixels)
         try:
             image.seek(0)  # first frame of an animation
-            return _grey(_upright(image))
+            image = _upright(image)
+            return _grey(image), _rgb(image) if colour else None
         except Exception as exc:  # noqa: BLE001 - whatever Pillow raises on these bytes, the photo is skipped
             raise Unreadable(f"broken or truncated image ({_short(exc)})") from None
 
@@ -72,11 +80,27 @@ def _grey(image: Image.Image) -> np.ndarray:
         pixels = np.asarray(image, dtype=np.float64)
         top = pixels.max() or 1.0
         return np.round(pixels * (255.0 / (65535.0 if top > 255 else 255.0))).clip(0, 255).astype(np.uint8)
+    return np.asarray(_opaque(image).convert("L"), dtype=np.uint8)
+
+
+GREY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
+
+
+def _rgb(image: Image.Image) -> np.ndarray | None:
+    """The photo's colour pixels, (h, w, 3) uint8; None when it holds grey only (kept for the composites a
+    reader sees, in colour: the network itself learns from the grey crops)."""
+    if image.mode in GREY_MODES:
+        return None
+    return np.asarray(_opaque(image).convert("RGB"), dtype=np.uint8)
+
+
+def _opaque(image: Image.Image) -> Image.Image:
+    """Transparent parts become white, not black."""
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         image = image.convert("RGBA")
         background = Image.new("RGBA", image.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(background, image)  # transparent parts become white, not black
-    return np.asarray(image.convert("L"), dtype=np.uint8)
+        return Image.alpha_composite(background, image)
+    return image
 
 
 def _short(exc: BaseException) -> str:

@@ -23,7 +23,7 @@ import multiprocessing
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from itertools import repeat
 from pathlib import Path
@@ -34,7 +34,7 @@ import numpy as np
 from . import cache, progress
 from .collect import PHOTO_CHANGED, Collection, Photo, Skipped, collect
 from .config import FaceSettings, Report
-from .decode import Unreadable, decode
+from .decode import Unreadable, decode, decode_colour
 from .detect import Detector, Face
 from .errors import UserError
 from .pixels import (
@@ -51,7 +51,7 @@ from .pixels import (
 
 log = logging.getLogger(__name__)
 
-FACES_VERSION = 5  # bump when the crop procedure changes, to invalidate cached crops
+FACES_VERSION = 6  # bump when the crop procedure changes, to invalidate cached crops
 PARALLEL_MIN = 64  # fewer photos than this are cropped in this process: starting workers costs more
 PROBE = 16  # photos cropped here first, to learn what one costs
 POOL_WORTH_S = 3.0  # the rest go to worker processes only when they would take longer than this here
@@ -74,6 +74,7 @@ class Entry:
     face_size: list[float | None] = field(default_factory=list)  # per crop, face side / photo's shorter side
     box: list[tuple[int, int, int, int] | None] = field(default_factory=list)  # per crop, detector's x, y, w, h
     found: int = 0  # faces the detector found in the photo (crops used whole: 1)
+    colour: np.ndarray | None = None  # (k, size, size, 3) uint8: the crops in colour, not equalised; None: grey photo
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,9 @@ class Faces:
     face_size: list[float | None] = field(default_factory=list)
     box: list[tuple[int, int, int, int] | None] = field(default_factory=list)
     other_faces: list[int] = field(default_factory=list)  # per face: further faces the detector found in its photo
+    # (N, size, size, 3) uint8: the crops in colour, as cut (not equalised), for the composites a reader sees;
+    # a grey photo's face is its grey crop in each channel; None when no photo held colour or none was asked for
+    colour: np.ndarray | None = None
 
     @property
     def people(self) -> int | None:
@@ -114,23 +118,25 @@ def person_keys(persons: list[str | None]) -> list[str]:
 
 def find_faces(collection: Collection, settings: FaceSettings, cache_dir: Path, where: str,
                jobs: int = 1, exclude: frozenset[str] = frozenset(), model_dir: Path | None = None,
-               thumbnails: bool = False) -> Faces:
+               thumbnails: bool = False, colour: bool = False) -> Faces:
     """Crop the faces of every photo; skip (and list) photos without one.
 
     Photos not in the cache are cropped by ``jobs`` processes (0: one per core).
     Face ids in ``exclude`` are left out silently. ``model_dir`` resolves ``yunet_model``.
     With ``thumbnails`` (publish_photos: full) each face's photo is kept too, small, cached apart from the crops.
+    With ``colour`` the crops come in colour too (Faces.colour), read from the cache only when asked for.
     """
     store = _crop_store(cache_dir, settings)
     unique, skipped = _unique_photos(collection)
-    entries = {digest: store.get(store.key(digest), partial(_load_entry, settings.size)) for _, digest in unique}
+    entries = {digest: store.get(store.key(digest), partial(_load_entry, settings.size, colour))
+               for _, digest in unique}
     misses = [(photo, digest) for photo, digest in unique if entries[digest] is None]
     yunet = str((model_dir or Path(".")) / settings.yunet_model) if settings.yunet_model else ""
     for (_, digest), entry in zip(misses, _crop_all([p for p, _ in misses], settings, jobs, yunet, thumbnails),
                                   strict=True):
         if PHOTO_CHANGED not in entry.reason:  # not this hash's outcome: the next build crops the new file
             store.put(store.key(digest), partial(_dump_entry, entry))
-        entries[digest] = entry
+        entries[digest] = entry if colour else replace(entry, colour=None)  # not held in memory unasked
     kept, near = _drop_near_duplicates(unique, entries, settings.near_duplicate_bits)
     faces = _assemble(kept, entries, exclude)
     skipped += near + [Skipped(p.source, entries[d].reason) for p, d in kept if not len(entries[d].crops)]
@@ -144,16 +150,17 @@ def find_faces(collection: Collection, settings: FaceSettings, cache_dir: Path, 
         )
     log.info("faces: %d from %d photos (%d from cache), %d skipped",
              len(faces[0]), total, len(unique) - len(misses), len(skipped))
-    ids, photos, persons, crops, detected, pose = faces
+    ids, photos, persons, crops, detected, pose, tinted = faces
     excluded = collection.excluded + sum(len(entries[d].crops) for _, d in kept) - len(ids)
     profiles = {k: v for k, v in collection.people.items() if k in set(persons)}
     return Faces(ids, photos, persons, np.stack(crops), detected, total, skipped, not misses, profiles, excluded,
                  _backgrounds(kept, entries, exclude, settings.size),
-                 _thumbnails(kept, entries, set(ids), cache_dir, settings) if thumbnails else {}, *pose)
+                 _thumbnails(kept, entries, set(ids), cache_dir, settings) if thumbnails else {}, *pose,
+                 colour=_colour(crops, tinted) if colour else None)
 
 
 def report_faces(report: Report, settings: FaceSettings, cache_dir: Path, jobs: int = 0,
-                 photos: Collection | None = None) -> Faces:
+                 photos: Collection | None = None, colour: bool = False) -> Faces:
     """A report's faces, wired as the build wires them (`facetrend review` shows the same): collect, then crop.
 
     ``settings`` are the face settings that apply (the trends page crops every
@@ -163,11 +170,11 @@ def report_faces(report: Report, settings: FaceSettings, cache_dir: Path, jobs: 
     """
     photos = collect(report) if photos is None else photos
     return find_faces(photos, settings, cache_dir, str(report.source), jobs, frozenset(report.settings.exclude),
-                      report.folder, thumbnails=report.settings.publish_photos == "full")
+                      report.folder, thumbnails=report.settings.publish_photos == "full", colour=colour)
 
 
 def _assemble(kept: list[tuple[Photo, str]], entries: dict[str, Entry], exclude: frozenset[str]) -> tuple:
-    ids, photos, persons, crops, detected = [], [], [], [], []
+    ids, photos, persons, crops, detected, tinted = [], [], [], [], [], []
     pose: tuple[list, list, list, list] = ([], [], [], [])  # tilt, face_size, box, other_faces
     for photo, digest in kept:
         entry = entries[digest]
@@ -178,10 +185,19 @@ def _assemble(kept: list[tuple[Photo, str]], entries: dict[str, Entry], exclude:
             photos.append(photo.source)
             persons.append(photo.person)
             crops.append(crop)
+            tinted.append(None if entry.colour is None else entry.colour[k])
             detected.append(entry.detected[k])
             for values, value in zip(pose, _pose(entry, k), strict=True):
                 values.append(value)
-    return ids, photos, persons, crops, detected, pose
+    return ids, photos, persons, crops, detected, pose, tinted
+
+
+def _colour(crops: list[np.ndarray], tinted: list[np.ndarray | None]) -> np.ndarray | None:
+    """The faces in colour, a grey photo's as its grey crop in each channel; None when every photo was grey."""
+    if all(t is None for t in tinted):
+        return None
+    return np.stack([np.repeat(c[:, :, None], 3, axis=2) if t is None else t for c, t in zip(crops, tinted,
+                                                                                              strict=True)])
 
 
 def _pose(entry: Entry, k: int) -> tuple:
@@ -339,7 +355,8 @@ def crop_photo(photo: Photo, settings: FaceSettings, detector: Detector, thumbna
     """The faces of one photo, cut, levelled, resized and equalised (and the photo, small, with ``thumbnail``)."""
     none = np.zeros((0, settings.size, settings.size), np.uint8)
     try:
-        image = photo.pixels if photo.pixels is not None else decode(_read(photo), settings.max_pixels)
+        image, rgb = (photo.pixels, None) if photo.pixels is not None else decode_colour(_read(photo),
+                                                                                          settings.max_pixels)
     except Unreadable as exc:
         return Entry(none, [], 0, f"not a readable image: {exc}")
     except OSError as exc:
@@ -349,18 +366,21 @@ def crop_photo(photo: Photo, settings: FaceSettings, detector: Detector, thumbna
     if max(image.shape) <= settings.crop_max_side and settings.crops != "no":
         if not _is_crop(photo, image, settings, detector):
             return Entry(none, [], phash, SMALL_NO_FACE)
+        colour = None if rgb is None else resize_crop(centre_square(rgb), settings.size)[None]
         return Entry(equalise(resize_crop(centre_square(image), settings.size), settings)[None], [False], phash,
-                     thumbnail=thumb, tilt=[None], face_size=[None], box=[None], found=1)
+                     thumbnail=thumb, tilt=[None], face_size=[None], box=[None], found=1, colour=colour)
     search = detector.search(image, 1 if settings.keep == "largest" else None)  # landmarks: kept faces only
     every = search.faces
     found = every[:1] if settings.keep == "largest" else every
     if not found:
         return Entry(none, [], phash, search.reason)
     crops, tilts, sizes = zip(*(_cut_face(image, f, settings) for f in found), strict=True)
+    colour = None if rgb is None else np.stack([_cut_colour(rgb, f, settings) for f in found])
     patch = background_patch(image, every, settings.margin, settings.size)
     background = none if patch is None else equalise(patch, settings)[None]
     return Entry(np.stack(crops), [True] * len(crops), phash, background=background, thumbnail=thumb,
-                 tilt=list(tilts), face_size=list(sizes), box=[f.box for f in found], found=len(every))
+                 tilt=list(tilts), face_size=list(sizes), box=[f.box for f in found], found=len(every),
+                 colour=colour)
 
 
 def _is_crop(photo: Photo, image: np.ndarray, settings: FaceSettings, detector: Detector) -> bool:
@@ -376,6 +396,13 @@ def _cut_face(image: np.ndarray, face: Face, settings: FaceSettings) -> tuple[np
         return equalise(crop, settings), round(pose.tilt, 2), round(pose.side / short, 4)
     crop = cut(image, face, settings.margin, settings.size, align=False)
     return equalise(crop, settings), None, round(max(face.box[2:]) / short, 4)
+
+
+def _cut_colour(rgb: np.ndarray, face: Face, settings: FaceSettings) -> np.ndarray:
+    """The face's crop in colour, cut as _cut_face cuts the grey one (not equalised: a reader's colours)."""
+    if settings.align and face.landmarks:
+        return aligned(rgb, face.landmarks, settings.margin, settings.size)[0]
+    return cut(rgb, face, settings.margin, settings.size, align=False)
 
 
 def _read(photo: Photo) -> bytes:
@@ -406,17 +433,23 @@ def _dump_entry(entry: Entry, handle: IO[bytes]) -> None:
                         tilt=np.array([np.nan if t is None else t for t in entry.tilt], float),
                         face_size=np.array([np.nan if v is None else v for v in entry.face_size], float),
                         box=np.array([b or (-1, -1, -1, -1) for b in entry.box], np.int64).reshape(-1, 4),
-                        found=np.array(entry.found))
+                        found=np.array(entry.found),
+                        colour=entry.colour if entry.colour is not None else np.zeros((0, *entry.crops.shape[1:], 3),
+                                                                                      np.uint8))
 
 
-def _load_entry(size: int, path: Path) -> Entry:
+def _load_entry(size: int, colour: bool, path: Path) -> Entry:
+    """A cached crop result; its colour crops are decompressed only when ``colour`` asks for them."""
     with np.load(path, allow_pickle=False) as data:
         crops, detected, background = data["crops"], data["detected"].tolist(), data["background"]
+        tinted = data["colour"] if colour else None
         entry = Entry(crops, detected, int.from_bytes(data["phash"].tobytes(), "big"), str(data["reason"]),
                       background, None, _nones(data["tilt"]), _nones(data["face_size"]),
-                      [None if b[0] < 0 else tuple(int(v) for v in b) for b in data["box"]], int(data["found"]))
+                      [None if b[0] < 0 else tuple(int(v) for v in b) for b in data["box"]], int(data["found"]),
+                      None if tinted is None or not len(tinted) else tinted)
     if crops.dtype == background.dtype == np.uint8 and crops.shape[1:] == background.shape[1:] == (size, size) \
-            and len(detected) == len(crops):
+            and len(detected) == len(crops) and (entry.colour is None or (
+                entry.colour.dtype == np.uint8 and entry.colour.shape == (*crops.shape, 3))):
         return entry
     raise ValueError("unexpected contents")
 

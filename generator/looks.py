@@ -196,7 +196,7 @@ def _candidates(z: np.ndarray, acts: np.ndarray, top: int) -> list[_Group]:
     units = np.flatnonzero(acts.max(axis=0) > acts.min(axis=0))
     if not len(units):
         return []
-    start = np.sort(np.argsort(-acts[:, units], axis=0, kind="stable")[:top].T, axis=1)
+    start = top_rows(acts[:, units], top)
     offsets, consistency, regions, spreads = _stats(z, start)
     out = [_Group(int(u), start[i], float(consistency[i]), offsets[i]) for i, u in enumerate(units)]
     groups, best = start.copy(), consistency.copy()
@@ -222,25 +222,40 @@ def _candidates(z: np.ndarray, acts: np.ndarray, top: int) -> list[_Group]:
     return out
 
 
-STATS_CHUNK = 32  # groups measured at once: (chunk, top, pixels) floats in memory
+def top_rows(values: np.ndarray, top: int) -> np.ndarray:
+    """(columns, top): each column's ``top`` largest values' row indices, ascending; ties go to the lower index, as
+    a stable sort of the negated values takes them (the same rows), in linear time rather than a sort's."""
+    n, columns = values.shape
+    if top >= n:
+        return np.broadcast_to(np.arange(n), (columns, n)).copy()
+    neg = -values
+    cut = np.partition(neg, top - 1, axis=0)[top - 1]  # each column's top-th value
+    above, tied = neg < cut, neg == cut
+    room = top - above.sum(axis=0)  # the tied values a column still takes, the lowest rows first
+    take = above | (tied & (np.cumsum(tied, axis=0) <= room))
+    return np.nonzero(take.T)[1].reshape(columns, top)
+
+
+STATS_BLOCK = 64  # groups summed at once: (block, pixels) floats, small enough to stay in the CPU's cache
 
 
 def _stats(z: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per group (rows of face indices): its composite, consistency, region, and its faces' spread there."""
-    n_groups, pixels = len(groups), z.shape[1]
-    k = max(1, int(REGION * pixels))
-    offsets = np.empty((n_groups, pixels), np.float32)
-    consistency = np.empty(n_groups)
-    regions = np.empty((n_groups, k), np.int64)
-    spreads = np.empty((n_groups, k), np.float32)
-    for s in range(0, n_groups, STATS_CHUNK):
-        g = z[groups[s:s + STATS_CHUNK]]  # (chunk, top, pixels)
-        c = g.mean(axis=1)
-        r = np.argpartition(-np.abs(c), k - 1, axis=1)[:, :k]
-        sd = np.take_along_axis(g, r[:, None, :], axis=2).std(axis=1)
-        offsets[s:s + STATS_CHUNK], regions[s:s + STATS_CHUNK], spreads[s:s + STATS_CHUNK] = c, r, sd
-        consistency[s:s + STATS_CHUNK] = (np.abs(np.take_along_axis(c, r, axis=1)) / (sd + 1e-6)).mean(axis=1)
-    return offsets, consistency, regions, spreads
+    """Per group (rows of face indices): its composite, consistency, region, and its faces' spread there.
+
+    The composites are summed face by face into one (groups, pixels) array, in the order ``z[groups].mean(axis=1)``
+    adds them (the same floats, bit for bit), without the (groups, faces, pixels) copy of every group's faces."""
+    n_groups, top = groups.shape
+    k = max(1, int(REGION * z.shape[1]))
+    offsets = np.zeros((n_groups, z.shape[1]), np.float32)
+    for s in range(0, n_groups, STATS_BLOCK):
+        block, rows = offsets[s:s + STATS_BLOCK], groups[s:s + STATS_BLOCK]
+        for j in range(top):
+            block += z[rows[:, j]]
+    np.true_divide(offsets, top, out=offsets, casting="unsafe")
+    regions = np.argpartition(-np.abs(offsets), k - 1, axis=1)[:, :k]
+    spreads = z[groups[:, :, None], regions[:, None, :]].std(axis=1)  # (groups, faces, k) gathered from z at once
+    consistency = (np.abs(np.take_along_axis(offsets, regions, axis=1)) / (spreads + 1e-6)).mean(axis=1)
+    return offsets, consistency.astype(np.float64), regions, spreads
 
 
 def _region(z: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

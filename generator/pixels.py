@@ -44,10 +44,10 @@ def cut(image: np.ndarray, face: Face, margin: float, size: int, align: bool) ->
 
 
 def resize_crop(image: np.ndarray, size: int) -> np.ndarray:
-    """Resize a grey image to size x size (area filter down, cubic up)."""
+    """Resize a grey (or RGB) image to size x size (area filter down, cubic up)."""
     import cv2
 
-    shrink = max(image.shape) > size
+    shrink = max(image.shape[:2]) > size
     return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
 
 
@@ -81,7 +81,7 @@ def background_patch(image: np.ndarray, faces: list[Face], margin: float, size: 
 
 def centre_square(image: np.ndarray) -> np.ndarray:
     """The largest centred square of an image, so crops are never squashed."""
-    h, w = image.shape
+    h, w = image.shape[:2]
     side = min(h, w)
     top, left = (h - side) // 2, (w - side) // 2
     return image[top:top + side, left:left + side]

@@ -31,6 +31,8 @@ from .errors import UserError
 from .pictures import EncodedImages, Plot
 
 if TYPE_CHECKING:  # render formats the analysis; it imports none of the stages that compute it
+    import numpy as np
+
     from .analyse import Analysis
 
 log = logging.getLogger(__name__)
@@ -185,10 +187,14 @@ def _report_images(a: Analysis, encoded: EncodedImages) -> dict[str, bytes]:
         if t.shown:
             figures["img/trend.png"] = Plot(plots.trend_plot, ([y["title"] for y in t.years],
                                                                {f"change {c.index}": c.prevalence for c in t.shown}))
-        figures.update({f"trend/year-{k}.png": Image.fromarray(m, "L") for k, m in enumerate(t.year_means)})
+        figures.update({f"trend/year-{k}.png": _picture(m) for k, m in enumerate(t.year_means)})
         if t.difference is not None:
-            figures["trend/difference.png"] = Image.fromarray(t.difference, "L")
-        figures.update({f"trend/change-{c.index}-{k}.png": Image.fromarray(m, "L")
+            figures["trend/difference.png"] = _picture(t.difference)
+        if t.attributes:
+            figures["trend/attributes.png"] = Plot(plots.attribute_plot, (
+                [y["title"] for y in t.years],
+                [(s.label, [(y.share, y.low, y.high) for y in s.years]) for s in t.attributes]))
+        figures.update({f"trend/change-{c.index}-{k}.png": _picture(m)
                         for c in t.shown for k, m in enumerate(c.composites)})
     figures.update({f"img/layer-{layer.layer}.webp": plots.tile_grid(
         layer.images, plots.grid_columns(len(layer.images)), [str(u) for u in range(len(layer.images))])
@@ -201,6 +207,11 @@ def _report_images(a: Analysis, encoded: EncodedImages) -> dict[str, bytes]:
     figures.update({f"faces/{i}.png": Image.fromarray(crop, "L") for i, crop in a.face_crops.items()})
     figures.update({f"photos/{i}.webp": Image.fromarray(photo, "L") for i, photo in a.photo_thumbnails.items()})
     return encoded.encode_all(figures)
+
+
+def _picture(pixels: np.ndarray) -> Image.Image:
+    """A grey (h, w) or colour (h, w, 3) composite as an image."""
+    return Image.fromarray(pixels, "RGB" if pixels.ndim == 3 else "L")
 
 
 def _comparison_figures(a: Analysis) -> dict:
@@ -268,7 +279,10 @@ def report_json(a: Analysis) -> dict:
     if a.trend is not None:
         doc.update(years=a.trend.years, trend=a.trend.every_unit, changes=a.trend.changes,
                    tilt_by_year=[{"year": y.title, "share": y.share, "low": y.low, "high": y.high,
-                                  "measured": y.measured} for y in a.trend.tilt])
+                                  "measured": y.measured} for y in a.trend.tilt],
+                   attributes_by_year={s.name: [{"year": y.title, "value": y.share, "low": y.low, "high": y.high,
+                                                 "measured": y.measured} for y in s.years]
+                                       for s in a.trend.attributes})
     return doc
 
 

@@ -66,9 +66,18 @@ def combine(parts: list[tuple[Report, Faces]]) -> tuple[Faces, Years]:
                   profiles, excluded, np.concatenate(backgrounds) if backgrounds else None,
                   thumbnails={f"{r.slug}-{k}": v for r, found in parts for k, v in found.thumbnails.items()},
                   tilt=_joined(parts, "tilt"), face_size=_joined(parts, "face_size"), box=_joined(parts, "box"),
-                  other_faces=[n for _, found in parts for n in (found.other_faces or [0] * len(found.ids))])
+                  other_faces=[n for _, found in parts for n in (found.other_faces or [0] * len(found.ids))],
+                  colour=_colour(parts))
     years = Years([r.slug for r, _ in parts], [r.settings.title for r, _ in parts], np.array(index))
     return faces, years
+
+
+def _colour(parts: list[tuple[Report, Faces]]) -> np.ndarray | None:
+    """Every report's faces in colour (a grey report's as grey in each channel); None when none is in colour."""
+    if all(found.colour is None for _, found in parts):
+        return None
+    return np.concatenate([np.repeat(found.pixels[..., None], 3, axis=3) if found.colour is None else found.colour
+                           for _, found in parts])
 
 
 def _joined(parts: list[tuple[Report, Faces]], name: str) -> list:
