@@ -202,3 +202,53 @@ def test_open_graph_tags_are_present(server: str, page):
             assert tags.get(key), (path, key, tags)
         if path.startswith("/years/"):
             assert tags.get("og:image", "").startswith("https://example.github.io/faces/"), (path, tags)
+
+
+# ---------------------------------------------------------------- a two-year site of real photos, as a reader sees it
+
+LFW_PER_YEAR = 60
+
+
+@pytest.fixture(scope="module")
+def lfw_site(tmp_path_factory) -> Path:
+    """Two years of whole LFW photos (different people each year, faces detected), default settings but a
+    smaller network so the build takes seconds."""
+    from ..conftest import SHARED, write_report
+
+    lfw = SHARED / "lfw"
+    if not lfw.is_dir():
+        pytest.skip("needs ../shared/data/lfw")
+    root = tmp_path_factory.mktemp("lfw")
+    people = sorted(p for p in lfw.iterdir() if p.is_dir())
+    for k, year in enumerate(("2024", "2025")):
+        folder = write_report(root / "content", year, f'title: "Contest {year}"\ndate: "{year}-06-01"\n'
+                              "model:\n  hidden: [100]\n  epochs: 15\n", f"The contestants of {year}.\n")
+        for person in people[k::7][:LFW_PER_YEAR]:  # every 7th person from an offset: no one in both years
+            photo = sorted(person.glob("*.jpg"))[0]
+            (folder / "photos" / person.name).mkdir(parents=True)
+            shutil.copy(photo, folder / "photos" / person.name / photo.name)
+    (root / "content" / "site.toml").write_text('title = "Contest faces"\n[trends.model]\nhidden = [100]\n'
+                                                "epochs = 15\n", encoding="utf-8")
+    build(BuildOptions(content=root / "content", out=root / "site", cache=root / "cache"))
+    return root / "site"
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (390, 844)])
+def test_real_photos_screenshots_with_the_answer_on_the_first_screen(lfw_site: Path, browser, size):
+    """The screenshots a reviewer reads (test-artifacts/lfw-*.png): the index, a year and the trends page of real
+    photos at a laptop's and a phone's width; the year's answer and the trends page's finding are on the first
+    screen, with no console errors."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    context = browser.new_context(viewport={"width": size[0], "height": size[1]})
+    page = context.new_page()
+    page.errors = []
+    page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
+    for name, path, first in (("index", "index.html", "main h2"), ("year", "2025/index.html", "#answer h2"),
+                              ("trends", "trends/index.html", "#trend h2")):
+        _open(page, (lfw_site / path).as_uri())
+        top = page.evaluate(f"document.querySelector('{first}').getBoundingClientRect().top")
+        assert top < size[1] * 0.6, (path, size, top)
+        page.screenshot(path=str(ARTIFACTS / f"lfw-{name}-{size[0]}.png"), full_page=True)
+    trends_first = page.inner_text("#trend h2")
+    assert trends_first.startswith("What changed from Contest 2024 to Contest 2025"), trends_first
+    context.close()
