@@ -15,6 +15,7 @@ import logging
 import os
 import shutil
 import tempfile
+import textwrap
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -186,7 +187,7 @@ def _report_images(a: Analysis, encoded: EncodedImages) -> dict[str, bytes]:
         t = a.trend
         if t.shown:
             figures["img/trend.png"] = Plot(plots.trend_plot, ([y["title"] for y in t.years],
-                                                               {f"change {c.index}": c.prevalence for c in t.shown}))
+                                                               _change_lines(t.shown)))
         figures.update({f"trend/year-{k}.png": _picture(m) for k, m in enumerate(t.year_means)})
         if t.difference is not None:
             figures["trend/difference.png"] = _picture(t.difference)
@@ -207,6 +208,15 @@ def _report_images(a: Analysis, encoded: EncodedImages) -> dict[str, bytes]:
     figures.update({f"faces/{i}.png": Image.fromarray(crop, "L") for i, crop in a.face_crops.items()})
     figures.update({f"photos/{i}.webp": Image.fromarray(photo, "L") for i, photo in a.photo_thumbnails.items()})
     return encoded.encode_all(figures)
+
+
+def _change_lines(shown: list) -> dict[str, list[float]]:
+    """The chart's line per change shown, labelled as its heading on the page begins ("rose: The eyes are
+    darker (glass..."), numbered where two labels would be the same."""
+    labels = [f"{'rose' if c.change > 0 else 'fell'}: {textwrap.shorten(c.caption, 48, placeholder='...')}"
+              for c in shown]
+    return {(f"{label} ({c.index})" if labels.count(label) > 1 else label): c.prevalence
+            for label, c in zip(labels, shown, strict=True)}
 
 
 def _picture(pixels: np.ndarray) -> Image.Image:

@@ -105,3 +105,17 @@ def test_the_attributes_per_year_are_shares_with_intervals_that_narrow_with_more
     assert sizes[1].low < 0.4 < sizes[1].high
     crops = analyse._attributes_by_year(_faces([None] * 500, [0] * 500, [None] * 500, [False] * 500), years)
     assert crops == []  # crops used whole: nothing measured, no chart
+
+
+def test_the_change_chart_names_each_line_as_its_heading_and_never_merges_two():
+    from types import SimpleNamespace
+
+    from facetrend.render import _change_lines
+
+    shown = [SimpleNamespace(index=1, change=0.2, caption="The left side is darker (hair, a shadow or a dark background on that side?).",
+                             prevalence=[0.1, 0.3]),
+             SimpleNamespace(index=4, change=-0.1, caption="The mouth is brighter.", prevalence=[0.3, 0.2]),
+             SimpleNamespace(index=7, change=-0.05, caption="The mouth is brighter.", prevalence=[0.2, 0.15])]
+    lines = _change_lines(shown)
+    assert list(lines) == ["rose: The left side is darker (hair, a shadow or a...", "fell: The mouth is brighter. (4)",
+                           "fell: The mouth is brighter. (7)"]
