@@ -305,7 +305,7 @@ def analyse(report: Report, found: Faces, trained: Trained, where: Where, stage:
         trend = trends.by_year(acts, years) if years is not None else None
     with stage("looks"):
         found_looks = looks.find_looks(found.pixels, acts, lambda px: train.first_layer(trained.model, px), group,
-                                       s.model.seed)
+                                       s.model.seed, _layout(found, s.faces.margin))
         chosen = found_looks.featured(s.featured)
         featured = [v.unit for v in chosen] + [u for u in s.captions if u not in {v.unit for v in chosen}]
     with stage("describe"):
@@ -723,6 +723,13 @@ def _change_view(k: int, c: trends.Change, look: looks.Look, found: Faces, years
                       p_text, c.significant, composites, points_text(c.change))
 
 
+def _layout(found: Faces, margin: float) -> dict | None:
+    """Where the parts of these crops are: the landmark template's layout when most faces were aligned on it,
+    else (crops used whole) looks.REGIONS."""
+    aligned = sum(t is not None for t in found.tilt)
+    return looks.aligned_regions(margin) if aligned * 2 > len(found.ids) else None
+
+
 def _seen(found: Faces) -> np.ndarray:
     """The faces as a reader sees them: in colour when the photos were (a composite shows hair colour and
     make-up), else the grey crops the network learnt from."""
@@ -828,4 +835,6 @@ def method_numbers() -> dict:
             "chance_one_in": looks.NULL_DRAWS + 1,
             "splits": looks.SPLITS,
             "half_units": looks.HALF_UNITS, "agree": looks.AGREE, "confident": looks.CONFIDENT, "named": looks.NAMED,
-            "said": looks.SAID, "mixed": looks.MIXED, "look_regions": looks.REGIONS, "significant": trends.SIGNIFICANT}
+            "said": looks.SAID, "mixed": looks.MIXED, "look_regions": looks.REGIONS,
+            "aligned_regions": looks.aligned_regions(FaceSettings().margin), "margin": FaceSettings().margin,
+            "significant": trends.SIGNIFICANT}

@@ -145,6 +145,25 @@ def test_captions_never_chain_question_marks_and_always_end_a_sentence():
         assert text[0].isupper()
 
 
+def test_on_aligned_crops_a_dark_band_at_the_template_eye_line_is_called_the_eyes():
+    """Aligned crops put the eyes at the template's line (0.30 of the height with margin 0.2), higher than a
+    crop used whole does (0.40): dark glasses there (darkest over the brows and lids) are the eyes, where the
+    whole-crop layout said "the forehead is darker (hair over the forehead?)" (seen on a two-year LFW site)."""
+    size = 32
+    y = (np.arange(size) + 0.5) / size
+    band = np.linspace(0, -0.01, size * size, dtype=np.float32).reshape(size, size)  # no ties
+    band[(y > 0.18) & (y < 0.30), 5:27] -= 2.0
+    band[(y > 0.18) & (y < 0.24), 8:24] -= 1.0
+    look = looks.Look([0], list(range(10)), 0.25, 5.0, True, 1.0, False, {}, [], "", band.ravel(),
+                      np.zeros(40, bool))
+    aligned = looks._named(look, looks.aligned_regions(0.2), size)
+    assert aligned.said == [("eyes", "darker")] and "glasses" in aligned.caption, aligned.caption
+    assert looks._named(look, looks.REGIONS, size).said[0] == ("forehead", "darker")  # the whole-crop layout
+    regions = looks.aligned_regions(0.2)
+    assert regions["eyes"][0] < 0.30 < regions["eyes"][1] and regions["mouth"][0] < 0.72 < regions["mouth"][1]
+    assert looks.aligned_regions(0.0)["eyes"][0] < regions["eyes"][0]  # no margin: the eyes sit higher still
+
+
 @pytest.mark.parametrize("share, words", [(0.2, "about 1 in 5 faces"), (0.34, "about 1 in 3 faces"),
                                           (0.07, "about 1 in 14 faces"), (0.42, "about 42% of faces"),
                                           (0.6, "about 60% of faces")])
@@ -240,3 +259,17 @@ def test_a_build_on_planted_real_faces_opens_with_the_look(tmp_path, lfw_crops):
     html = (tmp_path / "site" / "r" / "index.html").read_text()
     answer = html.index('id="answer"')
     assert answer < html.index('id="data"') and glasses["caption"] in html[answer:html.index('id="data"')]
+
+
+def test_the_report_names_regions_by_the_template_when_most_faces_were_aligned():
+    from facetrend import analyse
+    from facetrend.faces import Faces
+
+    def found(tilts):
+        n = len(tilts)
+        return Faces([str(i) for i in range(n)], ["x"] * n, [None] * n, np.zeros((n, 4, 4), np.uint8),
+                     [True] * n, n, [], False, tilt=tilts)
+
+    assert analyse._layout(found([1.0, -2.0, None]), 0.2) == looks.aligned_regions(0.2)
+    assert analyse._layout(found([None, None, 3.0]), 0.2) is None  # mostly crops used whole: looks.REGIONS
+    assert analyse._layout(found([]), 0.2) is None

@@ -112,7 +112,8 @@ def test_the_change_chart_names_each_line_as_its_heading_and_never_merges_two():
 
     from facetrend.render import _change_lines
 
-    shown = [SimpleNamespace(index=1, change=0.2, caption="The left side is darker (hair, a shadow or a dark background on that side?).",
+    long = "The left side is darker (hair, a shadow or a dark background on that side?)."
+    shown = [SimpleNamespace(index=1, change=0.2, caption=long,
                              prevalence=[0.1, 0.3]),
              SimpleNamespace(index=4, change=-0.1, caption="The mouth is brighter.", prevalence=[0.3, 0.2]),
              SimpleNamespace(index=7, change=-0.05, caption="The mouth is brighter.", prevalence=[0.2, 0.15])]
