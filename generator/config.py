@@ -49,6 +49,7 @@ FOOTNOTE_REFS_MAX = 300  # `[^note]` references: repeated ones cost the footnote
 TEXT_REFUSED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 # The first words of the story `facetrend new` writes: a report still holding them is published with a warning.
 PLACEHOLDER_STORY = "Write the story of this collection here"
+PLACEHOLDER_END = "Until you replace this paragraph"  # its last sentence: a story edited at its start still warns
 
 
 def _opt(default: Any, doc: str, **checks: Any) -> Any:
@@ -710,7 +711,7 @@ def load_report(folder: Path, site: SiteSettings) -> Report:
         raise UserError(f"{source}: is not UTF-8 text. Fix: save it as UTF-8.") from None
     front, narrative = split_front_matter(text, source)
     check_narrative(narrative, source)
-    if PLACEHOLDER_STORY in narrative:
+    if PLACEHOLDER_STORY in narrative or PLACEHOLDER_END in narrative:
         log.warning("%s: the story is still the placeholder `facetrend new` wrote (\"%s ...\"), and the "
                     "page publishes it as it is. Fix: replace it with your own story.", source, PLACEHOLDER_STORY)
     merged = _with_preset(_deep_merge(site.defaults, front), source)

@@ -14,7 +14,7 @@ import re
 import textwrap
 from pathlib import Path
 
-from .config import PLACEHOLDER_STORY, SLUG_RE, TRENDS_SLUG, ReportSettings
+from .config import PLACEHOLDER_END, PLACEHOLDER_STORY, SLUG_RE, TRENDS_SLUG, ReportSettings
 from .errors import UserError
 
 SHOWN = ("title", "date", "photos", "featured", "trends")  # the settings the scaffold writes out
@@ -22,8 +22,8 @@ SHOWN = ("title", "date", "photos", "featured", "trends")  # the settings the sc
 NARRATIVE = f"""\
 {PLACEHOLDER_STORY}, in Markdown: where the photos come
 from, what you expected, and what surprised you. The generated sections (the
-data, the method, every unit, featured units, conclusions, technical notes)
-follow this text on the page. Until you replace this paragraph, every build
+data, the method, every unit, featured looks, conclusions, technical notes)
+follow this text on the page. {PLACEHOLDER_END}, every build
 warns that the report still has the placeholder story.
 """
 

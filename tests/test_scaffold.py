@@ -47,6 +47,11 @@ def test_a_new_report_warns_until_its_placeholder_story_is_replaced(tmp_path, ca
     with caplog.at_level("WARNING", logger="facetrend.config"):
         config.load_report(index.parent, config.SiteSettings())
     assert caplog.records == []
+    index.write_text(front + scaffold.NARRATIVE.replace(config.PLACEHOLDER_STORY, "The faces of 2024."),
+                     encoding="utf-8")  # the first sentence replaced, the rest of the placeholder left
+    with caplog.at_level("WARNING", logger="facetrend.config"):
+        config.load_report(index.parent, config.SiteSettings())
+    assert [str(index) in r.getMessage() and "placeholder" in r.getMessage() for r in caplog.records] == [True]
 
 
 def test_new_says_how_to_leave_the_report_out_of_the_trends(tmp_path, caplog):
