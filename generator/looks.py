@@ -152,17 +152,29 @@ def find_looks(pixels: np.ndarray, acts: np.ndarray, encode: Encode, top: int, s
     """Every look the units propose, merged, checked against faces with no looks and split halves. Fewer than
     ``MIN_FACES`` faces have no looks: no group can stand apart from the rest. ``regions`` names the parts
     of these crops (``aligned_regions`` for faces aligned on their landmarks; REGIONS when None).
-
-    numpy's products run on one BLAS thread here (the same numbers as on more): the search alternates them with
-    ``encode``'s torch products, and each library's idle threads spin for a while after its call, so on two cores
-    two threads each waited for a core the other held (the ORL search took 4-9 s on two threads, 3.3 s on one)."""
+    A small search runs numpy's products on one BLAS thread (``blas_threads``; the same numbers as on more)."""
     from threadpoolctl import threadpool_limits  # scikit-learn's dependency: already installed with it
 
-    with threadpool_limits(1, user_api="blas"):
+    with threadpool_limits(blas_threads(len(pixels), int(np.prod(pixels.shape[1:])), acts.shape[1]),
+                           user_api="blas"):
         found = _find_looks(pixels, acts, encode, top, seed)
     if regions is None or regions == REGIONS:
         return found
     return Looks([_named(v, regions, pixels.shape[-1]) for v in found.looks], found.chance)
+
+
+SMALL_SEARCH = 2**31  # multiply-adds of one scoring product (faces x pixels x units): below, one BLAS thread
+
+
+def blas_threads(faces: int, pixels: int, units: int) -> int | None:
+    """numpy's BLAS threads for a search of this size: one below ``SMALL_SEARCH``, else as they are (None).
+
+    The search alternates numpy's products (OpenBLAS, its own threads) with ``encode``'s (torch, its own), and
+    each pool's idle threads spin for a while after a call: on two cores a small search's many short products
+    each waited for a core the other pool held (a 390 x 4,096 SVD took 0.27 s alone, 1.3-9.5 s just after a
+    torch call; the ORL search 4.2-8.2 s on two threads, 3.3 s on one). A large search is long products, which
+    two threads do in less time (20,000 LFW crops: 59 s on two, 72 s on one)."""
+    return 1 if faces * pixels * units < SMALL_SEARCH else None
 
 
 def aligned_regions(margin: float) -> dict[str, tuple[float, float, float, float]]:
@@ -218,13 +230,43 @@ def _chance(null: np.ndarray, encode: Encode, top: int) -> float:
 
 
 def standardise(pixels: np.ndarray) -> np.ndarray:
-    """(faces, pixels) float32: each face levelled to mean 0, sd 1, then each pixel standardised over faces."""
+    """(faces, pixels) float32: each face levelled to mean 0, sd 1, then each pixel standardised over faces.
+
+    The same floats as ``x -= x.mean(axis=1); x /= x.std(axis=1) + 1e-6; x -= x.mean(axis=0); ...`` give, with
+    no (faces, pixels) temporary beside ``x`` (numpy's std makes one): at 20,000 faces that is 330 MB less."""
     x = pixels.reshape(len(pixels), -1).astype(np.float32)
-    x -= x.mean(axis=1, keepdims=True)
-    x /= x.std(axis=1, keepdims=True) + 1e-6
-    x -= x.mean(axis=0)
-    x /= x.std(axis=0) + 1e-6
+    for s in range(0, len(x), ROWS_CHUNK):
+        rows = x[s:s + ROWS_CHUNK]
+        rows -= rows.mean(axis=1, keepdims=True)
+        rows /= rows.std(axis=1, keepdims=True) + 1e-6
+    x -= column_mean_std(lambda s, e: x[s:e], len(x), sd=False)[0]
+    x /= column_mean_std(lambda s, e: x[s:e], len(x))[1] + 1e-6
     return x
+
+
+ROWS_CHUNK = 1024  # faces at a time in the chunked statistics
+
+
+def column_mean_std(rows: Callable[[int, int], np.ndarray], n: int,
+                    sd: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """Each column's mean and sd over ``n`` rows given a chunk at a time by ``rows(start, stop)`` (float32),
+    bit for bit as ``x.mean(axis=0)`` and ``x.std(axis=0)`` give them for all the rows at once: numpy adds the
+    rows of an axis-0 reduction one after another, so each chunk is added to the running sum as one more row,
+    and the divisions are numpy's own. ``sd=False``: the mean alone."""
+    total = None
+    for s in range(0, n, ROWS_CHUNK):
+        r = rows(s, min(n, s + ROWS_CHUNK))
+        total = np.add.reduce(r if total is None else np.concatenate([total[None], r]), axis=0)
+    mean = np.true_divide(total, np.intp(n), out=total, casting="unsafe")
+    if not sd:
+        return mean, None
+    squares = None
+    for s in range(0, n, ROWS_CHUNK):
+        d = rows(s, min(n, s + ROWS_CHUNK)) - mean
+        np.multiply(d, d, out=d)
+        squares = np.add.reduce(d if squares is None else np.concatenate([squares[None], d]), axis=0)
+    variance = np.true_divide(squares, np.intp(n), out=squares, casting="unsafe")
+    return mean, np.sqrt(variance, out=variance)
 
 
 @dataclass(frozen=True)
@@ -437,13 +479,20 @@ def _null_faces(pixels: np.ndarray, z: np.ndarray, rng: np.random.Generator) -> 
     sample = z if len(z) <= NULL_SAMPLE else z[np.sort(rng.choice(len(z), NULL_SAMPLE, replace=False))]
     _, strength, basis = np.linalg.svd(sample, full_matrices=False)
     scale = (strength / np.sqrt(len(sample)))[:, None] * basis
-    flat = pixels.reshape(len(pixels), -1).astype(np.float32)
-    mean, sd = flat.mean(axis=1), flat.std(axis=1)
-    levelled = (flat - mean[:, None]) / (sd[:, None] + 1e-6)
-    centre, spread = levelled.mean(axis=0), levelled.std(axis=0)
+    flat = pixels.reshape(len(pixels), -1)
+    mean, sd = np.empty(len(flat), np.float32), np.empty(len(flat), np.float32)
+    for s in range(0, len(flat), ROWS_CHUNK):  # a chunk of float faces at a time, never all of them
+        rows = flat[s:s + ROWS_CHUNK].astype(np.float32)
+        mean[s:s + ROWS_CHUNK], sd[s:s + ROWS_CHUNK] = rows.mean(axis=1), rows.std(axis=1)
+
+    def levelled(start: int, stop: int) -> np.ndarray:
+        return (flat[start:stop].astype(np.float32) - mean[start:stop, None]) / (sd[start:stop, None] + 1e-6)
+
+    centre, spread = column_mean_std(levelled, len(flat))
+    width = flat.shape[1]
 
     def draw(count: int = len(pixels)) -> np.ndarray:
-        out = np.empty((count, flat.shape[1]), np.uint8)
+        out = np.empty((count, width), np.uint8)
         for s in range(0, count, NULL_CHUNK):  # a chunk at a time: the floats of every face at once are large
             n = min(NULL_CHUNK, count - s)
             ruler = rng.standard_normal((n, len(strength))).astype(np.float32) @ scale
