@@ -185,12 +185,19 @@ def _train_runs(faces: Faces, settings: list[ModelSettings], cache_dir: Path) ->
     # Forked, not spawned: a spawned worker imports torch again (seconds). No torch thread is running while the
     # sweep starts (between ops of the main process), and each worker sets one thread before any op.
     context = multiprocessing.get_context(PARALLEL)
+    order = longest_first(settings)  # the longest runs start first, so no worker is left with one at the end
     with context.Pool(workers, initializer=_worker_start, initargs=(faces, cache_dir)) as pool:
-        shipped = pool.map(_worker_train, settings, chunksize=1)
+        done = pool.map(_worker_train, [settings[i] for i in order], chunksize=1)
+    shipped = [done[order.index(i)] for i in range(len(settings))]
     n_inputs = faces.pixels[0].size
     from . import train
 
     return [(train.from_checkpoint(_tensors(ck), n_inputs, cached=False), seconds) for ck, seconds in shipped]
+
+
+def longest_first(settings: list[ModelSettings]) -> list[int]:
+    """The runs' indices, the most work first (epochs x the widest layer: the products' size), ties in order."""
+    return sorted(range(len(settings)), key=lambda i: -settings[i].epochs * max(settings[i].hidden))
 
 
 def _cores() -> int:

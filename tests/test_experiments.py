@@ -221,3 +221,11 @@ def test_the_report_model_run_is_the_builds_model_even_when_retraining(tmp_path:
     results = experiments.run_sweep(faces, runs, SIZE, tmp_path, retrain=True)
     assert results[0].train_loss == main.train_loss and results[0].cached
     assert trained == [("relu", True), ("sigmoid", False)]
+
+
+def test_the_longest_runs_go_to_the_workers_first():
+    """So two cores finish together: the 1,000-unit run first, ties in the sweep's order."""
+    base = ModelSettings()
+    runs = [dataclasses.replace(base, hidden=[100]), dataclasses.replace(base, hidden=[1000]),
+            dataclasses.replace(base, activation="sigmoid"), dataclasses.replace(base, epochs=60)]
+    assert experiments.longest_first(runs) == [1, 3, 2, 0]
