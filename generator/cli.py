@@ -51,7 +51,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="cache of crops, models, PCA/NMF fits and encoded pictures (default: .facetrend-cache)")
     b.add_argument("--report", metavar="SLUG", help="build only this report; keep the others' pages")
     b.add_argument("--retrain", action="store_true",
-                   help="train, fit and draw again and rebuild every page, even if cache and site match the input")
+                   help="train, fit and draw again and rebuild the pages built (every page, or with --report that "
+                        "report's only), even if cache and site match the input")
     b.add_argument("--smoke", action="store_true", help="at most 2 epochs: a fast preview of the real path")
     b.add_argument("--jobs", type=_jobs, default=0, metavar="N",
                    help="processes that crop faces (default 0: one per core)")
