@@ -207,7 +207,7 @@ class TrendView:
     difference: np.ndarray | None = None  # last year's mean minus the first's, mid-grey = no difference
     tilt: list[YearAttribute] = field(default_factory=list)
     attributes: list[YearSeries] = field(default_factory=list)  # tilt, other faces, face size: charted per year
-    attributes_size: tuple[int, int] = (0, 0)  # the attributes chart's pixels
+    attributes_size: tuple[int, int] = (0, 0)  # the pixels of each attribute's chart
     colour: bool = False  # the composites are in colour
     significance: float = trends.SIGNIFICANT
 
@@ -709,7 +709,7 @@ def _trend(t: trends.Trend | None, featured: list[int], found: Faces, found_look
                      every_unit={str(u): [_round(v) for v in t.prevalence[u]] for u in range(len(t.change))},
                      changes=doc, shown=shown, significant=sum(c.significant for c in tested), tested=len(tested),
                      year_means=means, difference=difference, tilt=_tilt_by_year(found, years),
-                     attributes=attributes, attributes_size=plots.attribute_plot_size(len(attributes)),
+                     attributes=attributes, attributes_size=plots.ATTRIBUTE_PLOT_SIZE,
                      colour=found.colour is not None)
 
 

@@ -142,33 +142,22 @@ def trend_plot(years: list[str], series: dict[str, list[float]]) -> bytes:
     return _png_bytes(fig)
 
 
-def attribute_plot_size(panels: int) -> tuple[int, int]:
-    """The attribute chart's width and height in pixels, for the page's img tag."""
-    return 230 * panels + 60, 260
+ATTRIBUTE_PLOT_SIZE = (220, 210)  # pixels of one attribute's chart: three fit a page's width, one a phone's
 
 
-def attribute_plot(years: list[str], series: list[tuple[str, list[tuple[float, float, float]]]]) -> bytes:
-    """Measured attributes per year, one small panel each: the share (%) with its 95% interval, as PNG bytes."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    width, height = attribute_plot_size(len(series))
-    fig = Figure(figsize=(width / 100, height / 100), dpi=100)
+def attribute_plot(years: list[str], label: str, rows: list[tuple[float, float, float]]) -> bytes:
+    """One measured attribute per year: its share (%) with the 95% interval, as PNG bytes."""
+    fig, ax = _figure(ATTRIBUTE_PLOT_SIZE[0] / 100, ATTRIBUTE_PLOT_SIZE[1] / 100)
     x = np.arange(len(years))
-    for k, (label, rows) in enumerate(series):
-        ax = fig.add_subplot(1, len(series), k + 1)
-        values = 100 * np.array(rows, float).reshape(-1, 3)
-        ax.errorbar(x, values[:, 0], yerr=[values[:, 0] - values[:, 1], values[:, 2] - values[:, 0]],
-                    fmt="o", capsize=4)
-        ax.set_xticks(x, years, fontsize=8)
-        ax.set_xlim(-0.5, len(years) - 0.5)
-        ax.set_ylim(bottom=0, top=max(5.0, float(values[:, 2].max()) * 1.15))
-        ax.set_title(textwrap.fill(label, 28), fontsize=8)
-        ax.set_ylabel("%", fontsize=8)
-        ax.tick_params(labelsize=8)
-        ax.grid(alpha=0.3, axis="y")
+    values = 100 * np.array(rows, float).reshape(-1, 3)
+    ax.errorbar(x, values[:, 0], yerr=[values[:, 0] - values[:, 1], values[:, 2] - values[:, 0]], fmt="o", capsize=4)
+    ax.set_xticks(x, years, fontsize=8)
+    ax.set_xlim(-0.5, len(years) - 0.5)
+    ax.set_ylim(bottom=0, top=max(5.0, float(values[:, 2].max()) * 1.15))
+    ax.set_title(textwrap.fill(label, 30), fontsize=8)
+    ax.set_ylabel("%", fontsize=8)
+    ax.tick_params(labelsize=8)
+    ax.grid(alpha=0.3, axis="y")
     return _png_bytes(fig)
 
 

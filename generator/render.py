@@ -191,10 +191,9 @@ def _report_images(a: Analysis, encoded: EncodedImages) -> dict[str, bytes]:
         figures.update({f"trend/year-{k}.png": _picture(m) for k, m in enumerate(t.year_means)})
         if t.difference is not None:
             figures["trend/difference.png"] = _picture(t.difference)
-        if t.attributes:
-            figures["trend/attributes.png"] = Plot(plots.attribute_plot, (
-                [y["title"] for y in t.years],
-                [(s.label, [(y.share, y.low, y.high) for y in s.years]) for s in t.attributes]))
+        titles = [y["title"] for y in t.years]
+        figures.update({f"trend/{s.name}.png": Plot(plots.attribute_plot, (
+            titles, s.label, [(y.share, y.low, y.high) for y in s.years])) for s in t.attributes})
         figures.update({f"trend/change-{c.index}-{k}.png": _picture(m)
                         for c in t.shown for k, m in enumerate(c.composites)})
     figures.update({f"img/layer-{layer.layer}.webp": plots.tile_grid(

@@ -251,4 +251,7 @@ def test_real_photos_screenshots_with_the_answer_on_the_first_screen(lfw_site: P
         page.screenshot(path=str(ARTIFACTS / f"lfw-{name}-{size[0]}.png"), full_page=True)
     trends_first = page.inner_text("#trend h2")
     assert trends_first.startswith("What changed from Contest 2024 to Contest 2025"), trends_first
+    charts = page.eval_on_selector_all('#trend .unit-figures img[src$="tilted.png"], #trend .unit-figures '
+                                       'img[src$="face_size.png"]', "els => els.map(e => [e.width, e.naturalWidth])")
+    assert len(charts) == 2 and all(shown == natural for shown, natural in charts), charts  # never shrunk to unread
     context.close()
