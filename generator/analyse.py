@@ -208,6 +208,7 @@ class TrendView:
     tilt: list[YearAttribute] = field(default_factory=list)
     attributes: list[YearSeries] = field(default_factory=list)  # tilt, other faces, face size: charted per year
     attributes_size: tuple[int, int] = (0, 0)  # the pixels of each attribute's chart
+    chart_size: tuple[int, int] = (0, 0)  # the pixels of the chart of the changes shown
     colour: bool = False  # the composites are in colour
     significance: float = trends.SIGNIFICANT
 
@@ -710,6 +711,7 @@ def _trend(t: trends.Trend | None, featured: list[int], found: Faces, found_look
                      changes=doc, shown=shown, significant=sum(c.significant for c in tested), tested=len(tested),
                      year_means=means, difference=difference, tilt=_tilt_by_year(found, years),
                      attributes=attributes, attributes_size=plots.ATTRIBUTE_PLOT_SIZE,
+                     chart_size=plots.trend_plot_size(len(shown)),
                      colour=found.colour is not None)
 
 

@@ -129,17 +129,27 @@ def sweep_plot(runs: dict[str, list[float]], what: str = "test loss") -> bytes:
 
 
 def trend_plot(years: list[str], series: dict[str, list[float]]) -> bytes:
-    """Prevalence per year of a few units, one line each, as PNG bytes."""
-    fig, ax = _figure(6, 3.4)
+    """The share of each year's faces showing each of a few looks, one line each, the legend below the lines
+    (where no line runs), as PNG bytes."""
+    width, height = trend_plot_size(len(series))
+    fig, ax = _figure(width / 100, height / 100)
     x = np.arange(len(years))
     for label, values in series.items():
         ax.plot(x, 100 * np.asarray(values), marker="o", label=label)
     ax.set_xticks(x, years)
-    ax.set_ylabel("faces clearly activating it (%)")
+    ax.set_ylabel("share of the year's faces (%)")
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
-    ax.legend(frameon=False, fontsize=8)
-    return _png_bytes(fig)
+    fig.legend(frameon=False, fontsize=10, loc="lower center", ncol=1)
+    return _png_bytes(fig, (0, LEGEND_LINE * len(series) / height, 1, 1))
+
+
+LEGEND_LINE = 22  # pixels a legend line takes below the trend chart
+
+
+def trend_plot_size(lines: int) -> tuple[int, int]:
+    """The trend chart's width and height in pixels (its legend below it, a line per look), for the img tag."""
+    return 600, 300 + LEGEND_LINE * lines
 
 
 ATTRIBUTE_PLOT_SIZE = (220, 210)  # pixels of one attribute's chart: three fit a page's width, one a phone's
@@ -171,8 +181,9 @@ def _figure(width: float, height: float):
     return fig, fig.add_subplot()
 
 
-def _png_bytes(fig) -> bytes:
-    fig.tight_layout()
+def _png_bytes(fig, rect: tuple[float, float, float, float] | None = None) -> bytes:
+    """The figure as PNG bytes, laid out tightly (within ``rect`` of it: the rest is kept for a legend)."""
+    fig.tight_layout(rect=rect)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", metadata={"Software": None})
     return buffer.getvalue()
