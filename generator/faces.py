@@ -415,7 +415,7 @@ def _read(photo: Photo) -> bytes:
 
 
 def _crop_store(cache_dir: Path, settings: FaceSettings) -> cache.Store:
-    """Crop results, one small compressed file per (photo content, face settings)."""
+    """Crop results, one small file per (photo content, face settings)."""
     return cache.Store(cache_dir, cache.FACES, {"v": FACES_VERSION, **asdict(settings)}, ".npz", "cached crop")
 
 
@@ -426,7 +426,8 @@ def _thumbnail_store(cache_dir: Path, settings: FaceSettings) -> cache.Store:
 
 
 def _dump_entry(entry: Entry, handle: IO[bytes]) -> None:
-    np.savez_compressed(handle, crops=entry.crops, detected=np.array(entry.detected, bool),
+    # uncompressed: an LFW face's entry (grey and colour crop) 17.9 kB, not 15.8, written in 0.29 ms, not 0.80
+    np.savez(handle, crops=entry.crops, detected=np.array(entry.detected, bool),
                         phash=np.frombuffer(entry.phash.to_bytes(HASH_BITS // 8, "big"), np.uint8),
                         reason=np.array(entry.reason),
                         background=entry.background if entry.background is not None else entry.crops[:0],
@@ -439,7 +440,7 @@ def _dump_entry(entry: Entry, handle: IO[bytes]) -> None:
 
 
 def _load_entry(size: int, colour: bool, path: Path) -> Entry:
-    """A cached crop result; its colour crops are decompressed only when ``colour`` asks for them."""
+    """A cached crop result; its colour crops are read only when ``colour`` asks for them."""
     with np.load(path, allow_pickle=False) as data:
         crops, detected, background = data["crops"], data["detected"].tolist(), data["background"]
         tinted = data["colour"] if colour else None
