@@ -205,7 +205,6 @@ class TrendView:
     tested: int = 0
     year_means: list[np.ndarray] = field(default_factory=list)  # per year: the mean of its aligned faces (RGB: colour)
     difference: np.ndarray | None = None  # last year's mean minus the first's, mid-grey = no difference
-    tilt: list[YearAttribute] = field(default_factory=list)
     attributes: list[YearSeries] = field(default_factory=list)  # tilt, other faces, face size: charted per year
     attributes_size: tuple[int, int] = (0, 0)  # the pixels of each attribute's chart
     chart_size: tuple[int, int] = (0, 0)  # the pixels of the chart of the changes shown
@@ -685,7 +684,7 @@ def _run_verdict(change: float | None, share: float, base_share: float) -> str:
 def _trend(t: trends.Trend | None, featured: list[int], found: Faces, found_looks: looks.Looks,
            years: trends.Years | None) -> TrendView | None:
     """Years; every look's change from the first year to the last, tested; the featured units' prevalence per
-    year; each year's mean face and the tilt per year."""
+    year; each year's mean face and what alignment measured per year."""
     if t is None or years is None:
         return None
     rows = [TrendRow(u, [_round(v) for v in t.prevalence[u]], _round(t.change[u])) for u in featured]
@@ -709,7 +708,7 @@ def _trend(t: trends.Trend | None, featured: list[int], found: Faces, found_look
                      fell=by_change[0] if rows and by_change[0].change < 0 else None,
                      every_unit={str(u): [_round(v) for v in t.prevalence[u]] for u in range(len(t.change))},
                      changes=doc, shown=shown, significant=sum(c.significant for c in tested), tested=len(tested),
-                     year_means=means, difference=difference, tilt=_tilt_by_year(found, years),
+                     year_means=means, difference=difference,
                      attributes=attributes, attributes_size=plots.ATTRIBUTE_PLOT_SIZE,
                      chart_size=plots.trend_plot_size(len(shown)),
                      colour=found.colour is not None)
@@ -744,21 +743,6 @@ def points_text(change: float) -> str:
     if points == 0:
         return "no change (under half a point)"
     return f"{'up' if change > 0 else 'down'} {points} {'point' if points == 1 else 'points'}"
-
-
-def _tilt_by_year(found: Faces, years: trends.Years) -> list[YearAttribute]:
-    """The share of heads tilted more than TILTED degrees in each year, with a 95% Wilson interval."""
-    if len(found.tilt) != len(found.ids):
-        return []
-    out = []
-    for k, title in enumerate(years.titles):
-        tilts = [abs(t) for t, y in zip(found.tilt, years.of_face, strict=True) if y == k and t is not None]
-        if not tilts:
-            continue
-        n, share = len(tilts), sum(t > TILTED for t in tilts) / len(tilts)
-        low, high = _wilson(share, n)
-        out.append(YearAttribute(title, _round(share, 4), _round(low, 4), _round(high, 4), n))
-    return out
 
 
 def _attributes_by_year(found: Faces, years: trends.Years) -> list[YearSeries]:

@@ -288,7 +288,8 @@ def report_json(a: Analysis) -> dict:
     if a.trend is not None:
         doc.update(years=a.trend.years, trend=a.trend.every_unit, changes=a.trend.changes,
                    tilt_by_year=[{"year": y.title, "share": y.share, "low": y.low, "high": y.high,
-                                  "measured": y.measured} for y in a.trend.tilt],
+                                  "measured": y.measured} for s in a.trend.attributes if s.name == "tilted"
+                                 for y in s.years],
                    attributes_by_year={s.name: [{"year": y.title, "value": y.share, "low": y.low, "high": y.high,
                                                  "measured": y.measured} for y in s.years]
                                        for s in a.trend.attributes})

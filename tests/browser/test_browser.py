@@ -255,3 +255,16 @@ def test_real_photos_screenshots_with_the_answer_on_the_first_screen(lfw_site: P
                                        'img[src$="face_size.png"]', "els => els.map(e => [e.width, e.naturalWidth])")
     assert len(charts) == 2 and all(shown == natural for shown, natural in charts), charts  # never shrunk to unread
     context.close()
+
+
+def test_real_photos_trends_report_json_has_each_years_measured_attributes(lfw_site: Path):
+    import json
+
+    doc = json.loads((lfw_site / "trends" / "report.json").read_text(encoding="utf-8"))
+    by_year = doc["attributes_by_year"]
+    assert set(by_year) == {"tilted", "other_faces", "face_size"}
+    assert all([y["year"] for y in rows] == ["Contest 2024", "Contest 2025"] for rows in by_year.values())
+    assert all(r["low"] <= r["value"] <= r["high"] and r["measured"] >= 50 for rows in by_year.values() for r in rows)
+    assert doc["tilt_by_year"] == [{"year": r["year"], "share": r["value"], "low": r["low"], "high": r["high"],
+                                    "measured": r["measured"]} for r in by_year["tilted"]]
+    assert 0.2 < by_year["face_size"][0]["value"] < 0.5  # LFW: the face fills about 40% of the frame
