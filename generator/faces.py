@@ -196,8 +196,12 @@ def _colour(crops: list[np.ndarray], tinted: list[np.ndarray | None]) -> np.ndar
     """The faces in colour, a grey photo's as its grey crop in each channel; None when every photo was grey."""
     if all(t is None for t in tinted):
         return None
-    return np.stack([np.repeat(c[:, :, None], 3, axis=2) if t is None else t for c, t in zip(crops, tinted,
-                                                                                              strict=True)])
+    return np.stack([as_rgb(c) if t is None else t for c, t in zip(crops, tinted, strict=True)])
+
+
+def as_rgb(grey: np.ndarray) -> np.ndarray:
+    """Grey pixels (..., h, w) as colour ones (..., h, w, 3): the grey in each channel."""
+    return np.repeat(grey[..., None], 3, axis=-1)
 
 
 def _pose(entry: Entry, k: int) -> tuple:

@@ -47,7 +47,7 @@ darker photo is not a look), then each pixel standardised over the faces.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -157,10 +157,7 @@ def find_looks(pixels: np.ndarray, acts: np.ndarray, encode: Encode, top: int, s
 
     with threadpool_limits(blas_threads(len(pixels), int(np.prod(pixels.shape[1:])), acts.shape[1]),
                            user_api="blas"):
-        found = _find_looks(pixels, acts, encode, top, seed)
-    if regions is None or regions == REGIONS:
-        return found
-    return Looks([_named(v, regions, pixels.shape[-1]) for v in found.looks], found.chance)
+        return _find_looks(pixels, acts, encode, top, seed, REGIONS if regions is None else regions)
 
 
 SMALL_SEARCH = 2**31  # multiply-adds of one scoring product (faces x pixels x units): below, one BLAS thread
@@ -193,16 +190,8 @@ def aligned_regions(margin: float) -> dict[str, tuple[float, float, float, float
     return {name: (row(top), row(bottom), left, right) for name, (top, bottom, left, right) in REGIONS.items()}
 
 
-def _named(look: Look, regions: dict[str, tuple[float, float, float, float]], size: int) -> Look:
-    """The look's effects, strongest regions and caption, for crops whose parts ``regions`` names."""
-    k = max(1, int(REGION * size * size))
-    region = np.argpartition(-np.abs(look.offset), k - 1)[:k]  # as _region chose it from the same composite
-    effects = region_effects(look.offset, region, size, regions)
-    said = strongest(effects)
-    return replace(look, effects=effects, said=said, caption=caption(said, look.background))
-
-
-def _find_looks(pixels: np.ndarray, acts: np.ndarray, encode: Encode, top: int, seed: int) -> Looks:
+def _find_looks(pixels: np.ndarray, acts: np.ndarray, encode: Encode, top: int, seed: int,
+                regions: dict[str, tuple[float, float, float, float]]) -> Looks:
     size = pixels.shape[-1]
     if len(pixels) < MIN_FACES:
         return Looks([], 0.0)
@@ -219,11 +208,9 @@ def _find_looks(pixels: np.ndarray, acts: np.ndarray, encode: Encode, top: int, 
     confidence = _confidence(z, acts, [(_group(z, -1, g).offset, units) for g, units in checked],
                              [rng.permutation(len(z)) for _ in range(SPLITS)], top, half_chance)
     band = _side_band(size)
-    out = [_look(z, group, units, size, band, chance, confidence[k] if k < len(checked) else 0.0)
+    out = [_look(z, group, units, size, band, chance, confidence[k] if k < len(checked) else 0.0, regions)
            for k, (group, units) in enumerate(merged)]
     return Looks(out, round(float(chance), 4))
-
-
 def _chance(null: np.ndarray, encode: Encode, top: int) -> float:
     """The most consistent candidate the units propose among faces with no looks."""
     return max((c.consistency for c in _candidates(standardise(null), encode(null), top)), default=0.0)
@@ -408,7 +395,7 @@ def _merge(candidates: list[_Group], faces: int) -> list[tuple[np.ndarray, list[
 
 
 def _look(z: np.ndarray, faces: np.ndarray, units: list[int], size: int, band: np.ndarray, chance: float,
-          confidence: float) -> Look:
+          confidence: float, regions: dict[str, tuple[float, float, float, float]]) -> Look:
     c, sd, region = _region(z, faces)
     consistency = float(np.mean(np.abs(c[region]) / (sd + 1e-6)))
     score = z[:, region] @ np.sign(c[region]) / len(region)
@@ -417,7 +404,7 @@ def _look(z: np.ndarray, faces: np.ndarray, units: list[int], size: int, band: n
     prevalence = float(members.mean())
     outside = region[band[region]]
     background = len(outside) >= BACKGROUND_SHARE * len(region) and float(c[outside].mean()) > 0
-    effects = region_effects(c, region, size)
+    effects = region_effects(c, region, size, regions)
     said = strongest(effects)
     return Look(units, [int(i) for i in typical], round(prevalence, 4), round(consistency, 4),
                 consistency > chance, round(confidence, 4), bool(background),

@@ -25,7 +25,7 @@ MIN_GAP_S = 1.0  # never two lines closer than this
 
 def bar(iterable: Iterable | None = None, *, total: int | None = None, desc: str, unit: str) -> Any:
     """A progress bar over ``iterable`` (or updated by hand up to ``total``): tqdm on a terminal, log lines
-    elsewhere. Both iterate, ``update(n)`` and work as context managers."""
+    elsewhere. Both iterate, take ``update(n)`` and work as context managers."""
     if total is None and iterable is not None and hasattr(iterable, "__len__"):
         total = len(iterable)  # type: ignore[arg-type]
     if _terminal():
@@ -59,9 +59,6 @@ class Lines:
         return self
 
     def __exit__(self, *exc) -> None:
-        return None
-
-    def close(self) -> None:
         return None
 
     def update(self, n: int = 1) -> None:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import Report
-from .faces import Faces
+from .faces import Faces, as_rgb
 from .looks import Looks
 from .match import clearly_active
 
@@ -76,7 +76,7 @@ def _colour(parts: list[tuple[Report, Faces]]) -> np.ndarray | None:
     """Every report's faces in colour (a grey report's as grey in each channel); None when none is in colour."""
     if all(found.colour is None for _, found in parts):
         return None
-    return np.concatenate([np.repeat(found.pixels[..., None], 3, axis=3) if found.colour is None else found.colour
+    return np.concatenate([as_rgb(found.pixels) if found.colour is None else found.colour
                            for _, found in parts])
 
 

@@ -22,7 +22,7 @@ FRONT = "faces:\n  size: 16\n  crops: yes\nmodel:\n  hidden: [12]\n  epochs: 2\n
 TINT = {"2024": (0.55, 0.75, 1.3), "2025": (1.3, 0.8, 0.55)}  # 2024's photos bluish, 2025's reddish
 
 
-def _content(root: Path, colour: bool) -> Path:
+def _content(root: Path, colour: bool, grey_years: tuple[str, ...] = ()) -> Path:
     content = root / "content"
     rng = np.random.default_rng(0)
     for year in ("2024", "2025"):
@@ -30,8 +30,8 @@ def _content(root: Path, colour: bool) -> Path:
         for k in range(12):
             who = synthetic.person(rng)
             grey = synthetic.photo(who, rng).astype(float)
-            image = np.clip(grey[..., None] * np.array(TINT[year]), 0, 255).astype(np.uint8) if colour else \
-                grey.astype(np.uint8)
+            image = np.clip(grey[..., None] * np.array(TINT[year]), 0, 255).astype(np.uint8) \
+                if colour and year not in grey_years else grey.astype(np.uint8)
             (folder / "photos" / f"p{k}").mkdir(parents=True)
             Image.fromarray(image).save(folder / "photos" / f"p{k}" / "1.png")
     (content / "site.toml").write_text("[trends.faces]\nsize = 16\ncrops = \"yes\"\n[trends.model]\n"
@@ -71,6 +71,13 @@ def test_grey_photos_keep_grey_composites_and_the_cache_keeps_the_colours(tmp_pa
     (tmp_path / "colour" / "site" / "trends" / "index.html").unlink()  # the page recomputed, crops from the cache
     again = _picture(_build(tmp_path / "colour", content), "year-1.png")
     assert again.mode == "RGB" and again.tobytes() == first
+
+
+def test_a_grey_year_beside_a_colour_one_is_grey_in_the_colour_composites(tmp_path):
+    site = _build(tmp_path, _content(tmp_path, colour=True, grey_years=("2024",)))
+    grey, red = (np.asarray(_picture(site, f"year-{k}.png"), float) for k in (0, 1))
+    assert grey.ndim == 3 and np.abs(grey[..., 0] - grey[..., 2]).max() == 0  # its grey crops, in each channel
+    assert red[..., 0].mean() > red[..., 2].mean() + 20
 
 
 def test_a_colour_photo_decodes_to_grey_and_rgb_a_grey_one_to_grey_only():
