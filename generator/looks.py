@@ -141,7 +141,14 @@ class Looks:
     chance: float  # the best consistency on faces with no looks (the Gaussian null): what chance alone reaches
 
     def featured(self, at_most: int) -> list[Look]:
-        return [v for v in self.looks if v.featured][:at_most]
+        """The looks to feature, most consistent first: each says something the ones before it do not (a
+        second group of faces whose caption names the same regions the same way reads as the same look twice,
+        so it stays among the other looks)."""
+        out: list[Look] = []
+        for v in self.looks:
+            if v.featured and all(v.said != w.said for w in out):
+                out.append(v)
+        return out[:at_most]
 
 
 Encode = Callable[[np.ndarray], np.ndarray]  # uint8 faces (n, size, size) -> unit activations (n, units)

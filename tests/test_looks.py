@@ -276,3 +276,16 @@ def test_the_report_names_regions_by_the_template_when_most_faces_were_aligned()
     assert analyse._layout(found([1.0, -2.0, None]), 0.2) == looks.aligned_regions(0.2)
     assert analyse._layout(found([None, None, 3.0]), 0.2) is None  # mostly crops used whole: looks.REGIONS
     assert analyse._layout(found([]), 0.2) is None
+
+
+def test_two_looks_whose_captions_say_the_same_are_featured_once():
+    """The demo featured "The lower right is darker" twice (two groups of faces, the same words): a reader
+    takes that for a mistake. The second stays among the other looks."""
+    def look(said, consistency):
+        return looks.Look([0], [0], 0.3, consistency, True, 1.0, False, {}, said, looks.caption(said, False),
+                          np.zeros(4), np.zeros(4, bool))
+
+    right, top = [("lower right", "darker")], [("top of the head", "darker")]
+    found = looks.Looks([look(right, 5.0), look(right, 4.0), look(top, 3.0)], 1.0)
+    assert [v.said for v in found.featured(3)] == [right, top]
+    assert found.featured(1)[0].consistency == 5.0
