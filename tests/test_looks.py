@@ -73,13 +73,14 @@ def test_a_planted_look_is_featured_with_its_region_and_share():
 @pytest.mark.parametrize("seed", [3, 4, 5])
 def test_faces_with_no_looks_give_no_featured_look(seed):
     """Smooth random faces with nothing planted (one Gaussian: correlated pixels, no groups): nothing is
-    featured, and at most a stray look passes the chance check alone (its rate is 1 in NULL_DRAWS + 1)."""
+    featured, and at most a stray look or two pass the chance check alone: the best look beats the best of
+    NULL_DRAWS draws 1 time in NULL_DRAWS + 1, and the two best together in 2 of 20 such sets of faces (seeds 3-22)."""
     pixels = _noise_faces(400, 32, seed)
     _, _, directions = _planted_set(seed=seed)
     encode = _projection(directions)
     found = looks.find_looks(pixels, encode(pixels), encode, TOP, seed=seed)
     assert found.featured(3) == []
-    assert sum(v.beyond_chance for v in found.looks) <= 1
+    assert sum(v.beyond_chance for v in found.looks) <= 2
 
 
 def test_pixels_shuffled_across_faces_give_no_featured_look():
