@@ -270,8 +270,8 @@ def _epoch(model: Autoencoder, opt: FusedAdamW | torch.optim.Optimizer, x: torch
         if settings.noise > 0:  # masking noise: a denoising autoencoder. A masked pixel takes the mean
             keep = torch.rand(batch.shape, generator=gen) >= settings.noise  # face's value: 0 once centred
             inputs = torch.where(keep.to(x.device), batch, model.mean)
-        hidden = model.encode(inputs)
-        loss = torch.nn.functional.mse_loss(model.decode(hidden), batch)
+        hidden, output = model.reconstruct(inputs)
+        loss = torch.nn.functional.mse_loss(output, batch)
         if settings.sparsity > 0:  # L1 on the first layer's activations: fewer units explain each face
             first = hidden if len(model.encoder) == 1 else model.encode(inputs, depth=1)
             loss = loss + settings.sparsity * first.abs().mean()
