@@ -208,7 +208,9 @@ def _find_looks(pixels: np.ndarray, acts: np.ndarray, encode: Encode, top: int, 
     draw = _null_faces(pixels, z, rng)
     # a half's groups are drawn from half as many faces, so they reach less: their chance level is a half's,
     # measured on half of each draw (its faces are independent, so any half of them is a draw of half as many)
-    chance, half_chance = map(float, np.max([_chances(draw(), encode, top) for _ in range(NULL_DRAWS)], axis=0))
+    ruler = np.empty_like(z)  # every draw's faces on the common ruler, in one array (see _chances)
+    chance, half_chance = map(float, np.max([_chances(draw(), encode, top, ruler) for _ in range(NULL_DRAWS)],
+                                            axis=0))
     merged = _merge(candidates, len(z))
     checked = merged[:CHECKED]
     confidence = _confidence(z, acts, [(_group(z, -1, g).offset, units) for g, units in checked],
@@ -220,22 +222,29 @@ def _find_looks(pixels: np.ndarray, acts: np.ndarray, encode: Encode, top: int, 
                  confidence[k] if k < len(checked) else 0.0, regions)
            for k, (group, units) in enumerate(merged)]
     return Looks(out, round(float(chance), 4))
-def _chances(null: np.ndarray, encode: Encode, top: int) -> tuple[float, float]:
-    """The chance level these faces with no looks give, and the one their first half gives (for groups of a half)."""
-    return _chance(null, encode, top), _chance(null[:len(null) // 2], encode, _half_top(top))
+def _chances(null: np.ndarray, encode: Encode, top: int, ruler: np.ndarray) -> tuple[float, float]:
+    """The chance level these faces with no looks give, and the one their first half gives (for groups of a half).
+    Both are put on the ruler in ``ruler``, (faces, pixels) float32, reused: a fresh array as large is new memory
+    that the system hands out page by page (at 20,000 faces, 330 MB, about a second each time)."""
+    half = len(null) // 2
+    return (_chance(null, encode, top, ruler), _chance(null[:half], encode, _half_top(top), ruler[:half]))
 
 
-def _chance(null: np.ndarray, encode: Encode, top: int) -> float:
+def _chance(null: np.ndarray, encode: Encode, top: int, ruler: np.ndarray) -> float:
     """The most consistent candidate the units propose among faces with no looks."""
-    return max((c.consistency for c in _candidates(standardise(null), encode(null), top)), default=0.0)
+    return max((c.consistency for c in _candidates(standardise(null, out=ruler), encode(null), top)), default=0.0)
 
 
-def standardise(pixels: np.ndarray) -> np.ndarray:
-    """(faces, pixels) float32: each face levelled to mean 0, sd 1, then each pixel standardised over faces.
+def standardise(pixels: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """(faces, pixels) float32: each face levelled to mean 0, sd 1, then each pixel standardised over faces; in
+    ``out`` when given (float32, that shape), else in a new array.
 
     The same floats as ``x -= x.mean(axis=1); x /= x.std(axis=1) + 1e-6; x -= x.mean(axis=0); ...`` give, with
     no (faces, pixels) temporary beside ``x`` (numpy's std makes one): at 20,000 faces that is 330 MB less."""
-    x = pixels.reshape(len(pixels), -1).astype(np.float32)
+    flat = pixels.reshape(len(pixels), -1)
+    x = flat.astype(np.float32) if out is None else out.reshape(flat.shape)
+    if out is not None:
+        np.copyto(x, flat, casting="unsafe")
     for s in range(0, len(x), ROWS_CHUNK):
         rows = x[s:s + ROWS_CHUNK]
         rows -= rows.mean(axis=1, keepdims=True)
@@ -300,7 +309,7 @@ def _candidates(z: np.ndarray, acts: np.ndarray, top: int) -> list[_Group]:
         rows = np.arange(len(active))[:, None]
         weights[rows, regions[active]] = (np.take_along_axis(offsets[active], regions[active], axis=1)
                                           / (spreads[active] + SD_FLOOR) ** 2)
-        scores = weights @ z.T  # (active, faces): each group's scores in a row, partitioned along the row
+        scores = product(weights, z.T)  # (active, faces): each group's scores in a row, partitioned along it
         new = np.sort(np.argpartition(np.negative(scores, out=scores), top - 1, axis=1)[:, :top], axis=1)
         o, c, r, sd = _stats(z, new)
         better = ~np.all(new == groups[active], axis=1) & (c > best[active])
@@ -321,9 +330,12 @@ def top_rows(values: np.ndarray, top: int) -> np.ndarray:
         return np.broadcast_to(np.arange(n), (columns, n)).copy()
     neg = np.negative(values.T, order="C")  # a column's values in a row: partitioned and counted along it
     cut = np.partition(neg, top - 1, axis=1)[:, top - 1:top]  # each column's top-th value
-    above, tied = neg < cut, neg == cut
-    room = top - above.sum(axis=1, keepdims=True)  # the tied values a column still takes, the lowest rows first
-    take = above | (tied & (np.cumsum(tied, axis=1) <= room))
+    take, tied = neg < cut, neg == cut
+    room = top - take.sum(axis=1)  # the tied values a column still takes, the lowest rows first
+    some = np.flatnonzero(tied.sum(axis=1) > room)  # columns with more ties than room: counted along the row
+    take |= tied
+    if len(some):
+        take[some] &= ~tied[some] | (np.cumsum(tied[some], axis=1) <= room[some, None])
     return np.nonzero(take)[1].reshape(columns, top)
 
 
@@ -344,7 +356,7 @@ def _stats(z: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
     if len(z) < PRODUCT_FACES * top:
         member = np.zeros((n_groups, len(z)), np.float32)
         np.put_along_axis(member, groups, np.float32(1 / top), axis=1)
-        offsets = member @ z
+        offsets = product(member, z)
     else:
         offsets = np.zeros((n_groups, z.shape[1]), np.float32)
         for s in range(0, n_groups, STATS_BLOCK):
@@ -420,6 +432,15 @@ def _merge(candidates: list[_Group], faces: int) -> list[tuple[np.ndarray, list[
     return [(g.faces, units) for g, units in kept]
 
 
+def product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` (float32) by torch, on its threads. The search's large products run there, beside ``encode``'s
+    and the null draws', not on numpy's own BLAS threads: two pools of threads on the cores, each spinning while
+    the other worked, made numpy's products half as fast inside the search as alone."""
+    import torch
+
+    return (torch.from_numpy(a) @ torch.from_numpy(b)).numpy()
+
+
 def _region_scores(z: np.ndarray, weights: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
     """(len(weights), faces): each face's weighted sum over each (weights, pixels) pair's pixels, as one product
     over all the pixels with zeros elsewhere: a pass over ``z`` in order, not a gather of its columns (2x faster
@@ -427,7 +448,7 @@ def _region_scores(z: np.ndarray, weights: list[tuple[np.ndarray, np.ndarray]]) 
     dense = np.zeros((len(weights), z.shape[1]), np.float32)
     for row, (w, where) in zip(dense, weights, strict=True):
         row[where] = w
-    return dense @ z.T
+    return product(dense, z.T)
 
 
 def _look(faces: np.ndarray, units: list[int], found: tuple[np.ndarray, np.ndarray, np.ndarray], score: np.ndarray,
