@@ -432,10 +432,16 @@ def _merge(candidates: list[_Group], faces: int) -> list[tuple[np.ndarray, list[
     return [(g.faces, units) for g, units in kept]
 
 
+SMALL_PRODUCT = 2**25  # multiply-adds under which a product is numpy's: torch's call costs more than the work
+
+
 def product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a @ b`` (float32) by torch, on its threads. The search's large products run there, beside ``encode``'s
-    and the null draws', not on numpy's own BLAS threads: two pools of threads on the cores, each spinning while
-    the other worked, made numpy's products half as fast inside the search as alone."""
+    """``a @ b`` (float32); a large one by torch, on its threads. The search's large products run there, beside
+    ``encode``'s and the null draws', not on numpy's own BLAS threads: two pools of threads on the cores, each
+    spinning while the other worked, made numpy's products slower inside the search than alone. A small one
+    (the ORL faces' one-group scores) stays in numpy, where calling torch took longer than the product."""
+    if a.shape[0] * a.shape[1] * b.shape[1] < SMALL_PRODUCT:
+        return a @ b
     import torch
 
     return (torch.from_numpy(a) @ torch.from_numpy(b)).numpy()
