@@ -15,6 +15,8 @@ the detector found none, or a named check rejected what it found.
 
 from __future__ import annotations
 
+import copy
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,7 +62,10 @@ class Found:
 
 
 class Detector:
-    """Faces in a grey photo, largest first; models load on first use (one set per process)."""
+    """Faces in a grey photo, largest first; models load on first use (one set per Detector).
+
+    A Detector is used by one thread at a time: dlib's detectors keep the image they scan in themselves.
+    """
 
     def __init__(self, settings: FaceSettings, yunet_path: str = "") -> None:
         self.settings = settings
@@ -106,8 +111,14 @@ class Detector:
 
     def _model(self, name: str):
         if name not in self._models:
-            self._models[name] = _load(name, self.yunet_path)
+            self._models[name] = _hog() if name == "hog" else _load(name, self.yunet_path)
         return self._models[name]
+
+    @property
+    def loaded(self) -> bool:
+        """Whether any model was used: the photos so far needed the detector, whose work (dlib, OpenCV) runs
+        outside Python's global lock, so threads share it out over the cores."""
+        return bool(self._models)
 
     def _hog(self, image: np.ndarray) -> tuple[list[tuple], str]:
         rects = self._model("hog")(image, 0)
@@ -146,6 +157,20 @@ class Detector:
         x, y, w, h = box
         shape = self._model("landmarks")(image, dlib.rectangle(x, y, x + w - 1, y + h - 1))
         return tuple((float(shape.part(i).x), float(shape.part(i).y)) for i in range(shape.num_parts))
+
+
+_HOG: list = []  # dlib's HOG detector as first loaded in this process, never run itself: Detectors get copies
+_HOG_LOCK = threading.Lock()
+
+
+def _hog():
+    """A HOG detector of the caller's own: loading one takes a third of a second (dlib decodes it from its
+    source), a copy 3 ms, so each Detector after the first in a process (threads, the trends page's years, one
+    per report) costs little."""
+    with _HOG_LOCK:
+        if not _HOG:
+            _HOG.append(_load("hog", ""))
+        return copy.copy(_HOG[0])
 
 
 def _load(name: str, yunet_path: str):
