@@ -55,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
                         "report's only), even if cache and site match the input")
     b.add_argument("--smoke", action="store_true", help="at most 2 epochs: a fast preview of the real path")
     b.add_argument("--jobs", type=_jobs, default=0, metavar="N",
-                   help="processes that crop faces (default 0: one per core)")
+                   help="threads or processes that crop faces (default 0: one per core)")
     b.add_argument("--fetch", action="store_true", help="first download the photo URLs of people.csv files")
     b.add_argument("--base-url", metavar="URL",
                    help="where the site will be published, overriding site.toml (feed and sitemap URLs)")
