@@ -124,7 +124,7 @@ def find_faces(collection: Collection, settings: FaceSettings, cache_dir: Path, 
                thumbnails: bool = False, colour: bool = False) -> Faces:
     """Crop the faces of every photo; skip (and list) photos without one.
 
-    Photos not in the cache are cropped by ``jobs`` processes (0: one per core).
+    Photos not in the cache are cropped on up to ``jobs`` threads or processes (0: one per core; see _crop_all).
     Face ids in ``exclude`` are left out silently. ``model_dir`` resolves ``yunet_model``.
     With ``thumbnails`` (publish_photos: full) each face's photo is kept too, small, cached apart from the crops.
     With ``colour`` the crops come in colour too (Faces.colour), read from the cache only when asked for.

@@ -242,8 +242,10 @@ def standardise(pixels: np.ndarray, out: np.ndarray | None = None) -> np.ndarray
     The same floats as ``x -= x.mean(axis=1); x /= x.std(axis=1) + 1e-6; x -= x.mean(axis=0); ...`` give, with
     no (faces, pixels) temporary beside ``x`` (numpy's std makes one): at 20,000 faces that is 330 MB less."""
     flat = pixels.reshape(len(pixels), -1)
-    x = flat.astype(np.float32) if out is None else out.reshape(flat.shape)
-    if out is not None:
+    if out is None:
+        x = flat.astype(np.float32)
+    else:
+        x = out.reshape(flat.shape)
         np.copyto(x, flat, casting="unsafe")
     for s in range(0, len(x), ROWS_CHUNK):
         rows = x[s:s + ROWS_CHUNK]
@@ -523,11 +525,11 @@ NULL_SAMPLE = 2000  # faces the null's covariance is estimated from, at most
 NULL_CHUNK = 2048  # null faces drawn at once
 
 
-def _null_faces(pixels: np.ndarray, z: np.ndarray, rng: np.random.Generator) -> Callable[..., np.ndarray]:
+def _null_faces(pixels: np.ndarray, z: np.ndarray, rng: np.random.Generator) -> Callable[[], np.ndarray]:
     """Faces with no looks at all: drawn from one Gaussian with the faces' own mean and pixel covariance (on the
     common ruler), so every smooth way faces vary (lighting from one side, a darker background, a bigger head)
     is there, but no group of faces that share something the rest lack. Each call draws as many faces as there
-    are (or ``count``), as uint8 pixels at the faces' typical brightness and contrast.
+    are, as uint8 pixels at the faces' typical brightness and contrast.
 
     A draw is ``g @ sample / sqrt(n)`` for standard normal ``g`` (count, n): its covariance is the sample's,
     ``sample.T @ sample / n``, as a draw through the sample's SVD has, without the SVD (at 20,000 faces, 5 s).
@@ -552,7 +554,8 @@ def _null_faces(pixels: np.ndarray, z: np.ndarray, rng: np.random.Generator) -> 
     offset = torch.from_numpy((centre * contrast + float(mean.mean())).astype(np.float32))
     gen = torch.Generator().manual_seed(int(rng.integers(2**63)))
 
-    def draw(count: int = len(pixels)) -> np.ndarray:
+    def draw() -> np.ndarray:
+        count = len(pixels)
         out = np.empty((count, flat.shape[1]), np.uint8)
         for s in range(0, count, NULL_CHUNK):  # a chunk at a time: the floats of every face at once are large
             g = torch.randn((min(NULL_CHUNK, count - s), len(sample)), generator=gen)

@@ -57,11 +57,11 @@ class Autoencoder(nn.Module):
         A tied model of one layer being trained takes both in one autograd node (_TiedLayer), which computes the
         weight's gradient in one product and one accumulating product, not as two products then a sum: on
         CPU the two weight gradients were the slowest products of a training step."""
-        if self.tied and len(self.encoder) == 1 and torch.is_grad_enabled():
+        if self.tied and len(self.encoder) == 1 and type(self.act) in _TIED_ACTIVATIONS and torch.is_grad_enabled():
             layer = self.encoder[0]
             keep = self._keep(torch.Size((len(x), layer.out_features)))
             hidden, out = _TiedLayer.apply(x - self.mean, layer.weight, layer.bias, self.decoder_bias[0], keep,
-                                           isinstance(self.act, nn.Sigmoid))
+                                           _TIED_ACTIVATIONS[type(self.act)])
             return hidden, out + self.mean
         hidden = self.encode(x)
         return hidden, self.decode(hidden)
@@ -82,6 +82,9 @@ class Autoencoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
+
+
+_TIED_ACTIVATIONS = {nn.ReLU: False, nn.Sigmoid: True}  # the activations _TiedLayer knows: is it the sigmoid
 
 
 class _TiedLayer(torch.autograd.Function):
