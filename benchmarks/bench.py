@@ -221,8 +221,44 @@ def fresh(ctx: Context) -> dict:
                                     "target": RATIOS["no_change_orl_process_s"],
                                     "meets_target": out["orl"]["no_change"]["process_s"]
                                     < RATIOS["no_change_orl_process_s"]}}
+    roof = ctx.roofline()
+    out["orl_budget"] = _budget(out["orl"]["cold"], RATIOS["orl_process_to_training"]) | _arithmetic(roof)
     out["stage_cpu"] = stage_cpu(ctx)
     return out
+
+
+def _arithmetic(roof: dict) -> dict:
+    """Floating-point operations of the ORL baselines against its training's (both counted from their shapes):
+    a ratio that holds on any CPU, since both run as matrix products at the same rate."""
+    from facetrend import baselines
+
+    train, test, k = roof["train_faces"], roof["test_faces"], min(UNITS, roof["train_faces"])
+    per_update = 2 * (2 * train * PIXELS * k + 2 * k * PIXELS * k + 2 * train * k * k)  # W's and H's updates
+    codes = 2 * (train + test) * (PIXELS * k + baselines.NMF_UPDATES * k * k)  # the codes that score the fit
+    pca = 2 * train * PIXELS * (train + 2 * k)  # the Gram matrix, the axes, the errors
+    flops = baselines.NMF_UPDATES * per_update + codes + pca
+    return {"baselines_flops": flops, "training_flops": roof["flops"]["total"],
+            "baselines_to_training_flops": round(flops / roof["flops"]["total"], 2)}
+
+
+IMPORTS = ("facetrend.build", "facetrend.train", "matplotlib.figure", "matplotlib.backends.backend_agg")
+
+
+def _budget(cold: dict, target: float) -> dict:
+    """Where a cold build's time goes beside its training, against what the ratio target leaves for it: each
+    stage but the model, the fresh process's start and imports (measured alone, in a process of their own),
+    and the rest outside the stages (imports not overlapped, the write)."""
+    code = f"import {', '.join(IMPORTS)}"
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+    imports = time.perf_counter() - start
+    stages = {k: round(v, 3) for k, v in sorted(cold["timings_s"].items(), key=lambda kv: -kv[1])
+              if k != "model" and v >= 0.01}
+    rest = cold["process_s"] - cold["model_s"]
+    return {"training_s": cold["model_s"], "allowed_for_the_rest_s": round((target - 1) * cold["model_s"], 3),
+            "the_rest_s": round(rest, 3), "stages_but_training_s": stages,
+            "outside_stages_s": round(cold["process_s"] - sum(cold["timings_s"].values()), 3),
+            "start_and_imports_alone_s": round(imports, 3), "imports": list(IMPORTS)}
 
 
 def _ratio(figure: float, reference: float, target: float) -> dict:
@@ -806,6 +842,8 @@ def scale(ctx: Context) -> dict:
                                              "target": RATIOS["no_change_scale_process_s"],
                                              "meets_target": out["warm"]["process_s"]
                                              < RATIOS["no_change_scale_process_s"]}}
+    out["budget"] = _budget(largest | {"model_s": largest["timings_s"].get("model", 0.0)},
+                            RATIOS["scale_process_to_training"]) | {"faces": sizes[-1]}
     return out | _scale_verdict(out["sizes"])
 
 
