@@ -10,9 +10,13 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from . import analyse, cache, collect, config, faces, feeds, incremental, pictures, render, trends
+from . import cache, collect, config, feeds, incremental, render
 from .errors import UserError
+
+if TYPE_CHECKING:  # the stages that compute a page (numpy and up): imported only when one is computed
+    from . import faces, pictures, trends
 
 log = logging.getLogger(__name__)
 
@@ -112,25 +116,40 @@ def _build(options: BuildOptions, site: config.SiteSettings, every: list[config.
     analysis -> render; then one atomic write."""
     hashes = incremental.PhotoHashes.load(options.cache)  # photos unchanged since the last build are not read
     collected: dict[str, collect.Collection] = {}  # each report's photos, collected once per build
-    pages = _pages(site, every, chosen, options, hashes, collected)
+    code = incremental.code_stamp(render.TEMPLATES)
+    previous = {} if options.retrain else incremental.load(options.cache, options.out)
+    pages = _pages(site, every, chosen, options, hashes, collected, code, previous)
     for page in pages:
         if page.kept is None:
             _compute(page, site, every, options, collected)
     summaries = [p.doc or p.kept for p in pages if p.report.slug != config.TRENDS_SLUG and (p.doc or p.kept)]
     files = {k: v for p in pages for k, v in p.files.items()}
     trend = next((p.doc or p.kept for p in pages if p.report.slug == config.TRENDS_SLUG), None)
-    files.update(render.render_index(site, summaries, analyse.method_numbers(),
-                                     trends=len(config.trend_reports(every)) > 1, trend=trend))
     carried = sorted(p.report.slug for p in pages if p.kept is not None)
-    files.update(_feeds(site, summaries, files, carried))
     computed = [p for p in pages if p.kept is None]
-    written = bool(computed) or not render.unchanged(files, options.out, carried)
+    trends_on = len(config.trend_reports(every)) > 1
+    front = incremental.front_stamp(code, [site, {p.report.slug: _as_read(p) for p in pages}, trends_on,
+                                           render.build_date()])
+    if not computed and render.front_unchanged(options.out, previous.get(incremental.FRONT_KEY), front, carried):
+        written, shown = False, previous[incremental.FRONT_KEY]  # every page kept, and the front as it was built
+        _sitemap_warning(site)
+    else:
+        from . import analyse  # the method page's numbers, from the code that uses them
+
+        top = render.render_index(site, summaries, analyse.method_numbers(), trends=trends_on, trend=trend)
+        top.update(_feeds(site, summaries, files, carried))
+        files.update(top)
+        written = bool(computed) or not render.unchanged(files, options.out, carried)
+        shown = incremental.front_record(front, top)
+    stamps = {p.report.slug: p.stamp for p in pages} | {incremental.FRONT_KEY: shown}
     if written:
         render.write_site(files, options.out, carried)
-        incremental.save(options.cache, options.out, {p.report.slug: p.stamp for p in pages})
+        incremental.save(options.cache, options.out, stamps)
         for page in computed:  # pictures kept for the next build only once this one is written
             page.images.save()
     else:
+        if previous.get(incremental.FRONT_KEY) != shown:  # found unchanged the long way: the next build need not
+            incremental.save(options.cache, options.out, stamps)
         log.debug("nothing changed: %s left as it was", options.out)  # the command says so, once
     last = {"reports": {p.report.slug: {"timings": p.clock.timings, "cached": p.clock.cached} for p in computed}}
     cache.write_record(options.cache, last)
@@ -139,14 +158,14 @@ def _build(options: BuildOptions, site: config.SiteSettings, every: list[config.
 
 
 def _pages(site: config.SiteSettings, every: list[config.Report], chosen: set[str], options: BuildOptions,
-           hashes: incremental.PhotoHashes, collected: dict[str, collect.Collection]) -> list[Page]:
-    """Every page of the site with its stamp, and the earlier report.json of those that can stay."""
+           hashes: incremental.PhotoHashes, collected: dict[str, collect.Collection], code: str,
+           previous: dict) -> list[Page]:
+    """Every page of the site with its stamp, and the earlier report.json of those that can stay (``previous``:
+    the stamps the last build of this output folder recorded)."""
     chosen = set(chosen)
     if options.report is None:
         chosen.add(config.TRENDS_SLUG)
     navs = navigation(every)
-    code = incremental.code_stamp(render.TEMPLATES)
-    previous = {} if options.retrain else incremental.load(options.cache, options.out)
     reports = list(every)
     years = config.trend_reports(every)  # the reports that count as years (front matter `trends: false` leaves one out)
     if len(years) > 1:
@@ -166,6 +185,8 @@ def _compute(page: Page, site: config.SiteSettings, every: list[config.Report], 
     """Stages 2-6 for one page: faces, model, analysis, and its files rendered in memory. Only a page this build
     was told to build is retrained with --retrain; another whose pages are missing is computed from the cache."""
     soon = _import_soon(*LATER_IMPORTS)  # torch and the rest: only when a report is computed
+    from . import analyse, pictures
+
     report, clock, retrain = page.report, page.clock, page.retrain
     found, years = _faces(report, every, options, clock, collected if collected is not None else {})
     from . import train  # waits for the import started above, outside the model stage's time
@@ -204,6 +225,8 @@ def _import_soon(*modules: str) -> threading.Thread:
 def _faces(report: config.Report, every: list[config.Report], options: BuildOptions, clock: _Clock,
            collected: dict[str, collect.Collection]) -> tuple[faces.Faces, trends.Years | None]:
     """A report's faces; for the trends page, every report's (cropped with the trends settings) and their years."""
+    from . import trends
+
     if report.slug != config.TRENDS_SLUG:
         return crop_faces(report, report.settings, options, clock, collected), None
     parts = [(r, crop_faces(r, report.settings, options, clock, collected, colour=True))  # composites in colour
@@ -216,6 +239,8 @@ def crop_faces(report: config.Report, settings: config.ReportSettings, options: 
                colour: bool = False) -> faces.Faces:
     """Stages 2-3: the report's photos (as the stamp collected them, when it did), and a face from each
     (``settings``: whose face settings apply; ``colour``: the crops in colour too)."""
+    from . import faces
+
     with clock.stage("collect"):
         photos = _collect(report, collected if collected is not None else {})
     with clock.stage("faces"):
@@ -275,12 +300,24 @@ def _feeds(site: config.SiteSettings, summaries: list[dict], files: dict[str, by
     out = {"feed.xml": feeds.atom_feed(site, summaries, date)}
     sitemap = feeds.sitemap(site, html)
     if sitemap is None:
-        log.warning("no sitemap.xml: base_url %r is not a whole web address, and a sitemap needs absolute URLs. "
-                    "Fix: set base_url in site.toml (e.g. https://user.github.io/repo/) or pass --base-url.",
-                    site.base_url)
+        _sitemap_warning(site)
     else:
         out["sitemap.xml"] = sitemap
     return out
+
+
+def _as_read(page: Page) -> dict | None:
+    """The page's report.json as the next build reads it (a kept page's, as this build read it)."""
+    if page.kept is not None or page.doc is None:
+        return page.kept
+    return json.loads(page.files[f"{page.report.slug}/report.json"])
+
+
+def _sitemap_warning(site: config.SiteSettings) -> None:
+    if not feeds.is_absolute(site):
+        log.warning("no sitemap.xml: base_url %r is not a whole web address, and a sitemap needs absolute URLs. "
+                    "Fix: set base_url in site.toml (e.g. https://user.github.io/repo/) or pass --base-url.",
+                    site.base_url)
 
 
 def _read_summary(path: Path) -> dict | None:

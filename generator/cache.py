@@ -46,7 +46,7 @@ BASELINES = "baselines"  # baselines/<key>.npz: PCA and NMF fits, per crops + sp
 IMAGES = "images"  # images/<slug>.zip: the encoded pictures of the report's last build
 FETCH = "fetch"  # fetch/<slug>.json: `facetrend fetch` state, url -> {path, etag, last_modified, sha256}
 REVIEW = "review"  # review/<slug>/: `facetrend review` pages (not a cache entry, never published)
-STAMPS = "site-stamps.json"  # output folder -> report slug -> the stamp of the inputs its pages were built from
+STAMPS = "site-stamps.json"  # output folder -> report slug (and the front) -> the stamp its pages were built from
 RECORD = "last-build.json"  # the last build's timings and cache hits (DESIGN.md: contracts)
 
 LAYOUT = (FACES, MODELS, BASELINES, IMAGES, FETCH, REVIEW, STAMPS, RECORD)  # everything directly under <cache>

@@ -11,11 +11,13 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from .config import BUILTIN_PREFIX, TEXT_MAX_CHARS, TEXT_REFUSED, Report, read_bounded
 from .errors import UserError
+
+if TYPE_CHECKING:  # numpy only where pixels are made: collecting and hashing photos needs none (a no-change build)
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -346,6 +348,7 @@ def _warn_unclosed_quote(path: Path, text: str) -> None:
 
 def _builtin(name: str) -> Collection:
     if name == "lfw-subset":
+        import numpy as np
         from skimage import data
 
         faces = data.lfw_subset()[:LFW_FACES]
@@ -357,6 +360,7 @@ def _builtin(name: str) -> Collection:
 
 def lfw_nonfaces() -> np.ndarray:
     """The 100 non-face patches bundled with scikit-image, grey uint8 (N, 25, 25)."""
+    import numpy as np
     from skimage import data
 
     return (data.lfw_subset()[LFW_FACES:] * 255).round().astype(np.uint8)

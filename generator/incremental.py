@@ -13,6 +13,11 @@ under HASHES_KEY): a photo whose path, size, mtime, ctime and inode are what
 they were when it was hashed is not read again. Anything else (a fresh
 checkout, a copy, an edit, a file hashed within RACY_NS of its last change)
 is read and hashed, so content still decides.
+
+The site's front (index, method page, feeds, stylesheet) is recorded there too,
+under FRONT_KEY: the stamp of what it is rendered from and each file's hash
+(front_record), so a build whose every page is kept need not render it to find
+it unchanged (render.front_unchanged).
 """
 
 from __future__ import annotations
@@ -60,13 +65,34 @@ def report_stamp(code: str, parts: list, photos: Collection | None, hashes: Phot
     return h.hexdigest()
 
 
-def load(cache_dir: Path, out: Path) -> dict[str, str]:
-    """The stamps recorded for this output folder (empty when there are none or they are unreadable)."""
+FRONT_KEY = "#front"  # beside the report slugs (which begin with a letter or digit): the site's front, below
+
+
+def front_stamp(code: str, parts: list) -> str:
+    """Hash of everything the site's front (the index, the method page, the feeds and the stylesheet) is
+    rendered from: the code stamp and ``parts`` (the site settings, each report's report.json as the next build
+    reads it, by slug; the trends flag; the build date)."""
+    h = hashlib.sha256(code.encode())
+    h.update(json.dumps([asdict(p) if hasattr(p, "__dataclass_fields__") else p for p in parts],
+                        sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
+def front_record(stamp: str, files: dict[str, bytes]) -> dict:
+    """What a build records of the front it rendered: its stamp, and each file's content hash. A later build
+    whose every page is kept, with the same stamp and the files still as they were, need not render the
+    front again (nor import what renders it: numpy, Jinja2, Markdown)."""
+    return {"stamp": stamp, "files": {rel: hashlib.sha256(data).hexdigest() for rel, data in sorted(files.items())}}
+
+
+def load(cache_dir: Path, out: Path) -> dict:
+    """The stamps recorded for this output folder (empty when there are none or they are unreadable): report slug
+    -> stamp, and FRONT_KEY -> the front's record (front_record)."""
     stamps = _read(cache_dir).get(str(out.resolve()), {})
     return stamps if isinstance(stamps, dict) else {}
 
 
-def save(cache_dir: Path, out: Path, stamps: dict[str, str]) -> None:
+def save(cache_dir: Path, out: Path, stamps: dict) -> None:
     """Record this output folder's stamps beside the other folders' (a failure is logged: the next build
     recomputes everything)."""
     data = _read(cache_dir)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import cv2
 import pytest
-from facetrend import pictures, render, train
+from facetrend import pictures, plots, render, train
 from facetrend.build import BuildOptions, build
 from facetrend.cli import main
 from facetrend.errors import UserError
@@ -106,6 +106,20 @@ def test_two_builds_of_the_same_input_are_byte_identical(small_content: Path, tm
     result = build(BuildOptions(content=small_content, out=tmp_path / "a", cache=tmp_path / "cache-a"))
     assert not result.written and not result.reports  # nothing changed: nothing computed, nothing rewritten
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "a").rglob("*")} == before
+
+
+def test_a_site_kept_across_a_new_build_date_is_the_site_built_afresh_that_day(small_content: Path, tmp_path: Path,
+                                                                                 monkeypatch):
+    """The Pages workflow dates each build by its last commit: the report's pages stay as they were (nothing
+    they show changed), the front takes the new date, and the whole is what a cold build that day writes."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1767225600")  # 2026-01-01
+    _build(small_content, tmp_path, "a", "cache-a")
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1798761600")  # 2027-01-01
+    warm = build(BuildOptions(content=small_content, out=tmp_path / "a", cache=tmp_path / "cache-a"))
+    assert warm.written and warm.reports == []  # the front written again; the report kept, not computed
+    cold = tree_bytes(_build(small_content, tmp_path, "b", "cache-b"))
+    assert tree_bytes(tmp_path / "a") == cold
+    assert b"2027-01-01" in cold["index.html"] and b"2026-01-01" not in b"".join(cold.values())
 
 
 def test_a_changed_photo_retrains(small_content: Path, tmp_path: Path):
@@ -267,8 +281,8 @@ def test_an_edited_narrative_reuses_every_picture_and_chart(small_content: Path,
     before = tree_bytes(site)
     index = small_content / "small" / "index.md"
     index.write_text(index.read_text() + "\nOne more line.\n")
-    monkeypatch.setattr(render.plots, "encode", lambda *a: pytest.fail("a picture was encoded again"))
-    monkeypatch.setattr(render.plots, "_figure", lambda *a: pytest.fail("a chart was drawn again"))
+    monkeypatch.setattr(plots, "encode", lambda *a: pytest.fail("a picture was encoded again"))
+    monkeypatch.setattr(plots, "_figure", lambda *a: pytest.fail("a chart was drawn again"))
     after = tree_bytes(_build(small_content, tmp_path))
     pictures = [k for k in before if k.endswith((".png", ".webp"))]
     assert len(pictures) > 40 and all(after[k] == before[k] for k in pictures)

@@ -8,12 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from facetrend import collect, incremental
+from facetrend import collect, incremental, render
 from facetrend.build import BuildOptions, build
 
-from .conftest import REPO
+from .conftest import REPO, tree_bytes
 
 HEAVY = ("torch", "sklearn", "scipy", "matplotlib", "cv2", "skimage", "dlib", "threadpoolctl")
+FRONT = ("numpy", "jinja2", "markdown", "PIL")  # what renders pages: not imported when the front is as it was
 
 CHILD = """
 import json, sys
@@ -61,7 +62,7 @@ def test_a_no_change_rebuild_process_imports_nothing_heavy(small_content: Path, 
                           capture_output=True, text=True, cwd=REPO, timeout=120)
     child = json.loads(done.stdout.strip().splitlines()[-1])
     assert child["code"] == 0 and "nothing changed" in done.stderr
-    heavy = sorted({m.split(".")[0] for m in child["modules"]} & set(HEAVY))
+    heavy = sorted({m.split(".")[0] for m in child["modules"]} & set(HEAVY + FRONT))
     assert heavy == [], f"a no-change rebuild imported {heavy}"
 
 
@@ -104,4 +105,53 @@ def test_the_remembered_hashes_live_beside_the_stamps_and_leave_them_alone(small
     build(_options(small_content, tmp_path))
     data = json.loads((tmp_path / "cache" / "site-stamps.json").read_text())
     assert len(data[incremental.HASHES_KEY]) == 30
-    assert set(incremental.load(tmp_path / "cache", tmp_path / "site")) == {"small"}
+    assert set(incremental.load(tmp_path / "cache", tmp_path / "site")) == {"small", incremental.FRONT_KEY}
+
+
+def _front_not_rendered(monkeypatch) -> None:
+    def refused(*_args, **_kwargs):
+        raise AssertionError("the front was rendered again")
+
+    monkeypatch.setattr(render, "render_index", refused)
+
+
+def test_a_no_change_build_leaves_the_front_unrendered(small_content: Path, tmp_path: Path, monkeypatch):
+    build(_options(small_content, tmp_path))
+    _front_not_rendered(monkeypatch)
+    again = build(_options(small_content, tmp_path))
+    assert not again.written and again.reports == []
+
+
+def test_a_front_page_edited_by_hand_is_written_again(small_content: Path, tmp_path: Path):
+    build(_options(small_content, tmp_path))
+    index = tmp_path / "site" / "index.html"
+    built = index.read_bytes()
+    index.write_bytes(built.replace(b"Test site", b"Edited by hand"))
+    again = build(_options(small_content, tmp_path))
+    assert again.written and again.reports == []  # the front written again, the report's pages kept
+    assert index.read_bytes() == built
+
+
+def test_a_new_build_date_renders_the_front_again(small_content: Path, tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1767225600")  # 2026-01-01
+    build(_options(small_content, tmp_path))
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1798761600")  # 2027-01-01
+    again = build(_options(small_content, tmp_path))
+    assert again.written
+    assert b"2027-01-01" in (tmp_path / "site" / "index.html").read_bytes()
+
+
+def test_a_record_without_the_front_is_mended_by_a_no_change_build(small_content: Path, tmp_path: Path,
+                                                                     monkeypatch):
+    """A cache from before the front was recorded: the next build renders the front, finds it unchanged,
+    writes nothing to the site, and records it; the build after need not render it."""
+    build(_options(small_content, tmp_path))
+    path = tmp_path / "cache" / "site-stamps.json"
+    data = json.loads(path.read_text())
+    del data[str((tmp_path / "site").resolve())][incremental.FRONT_KEY]
+    path.write_text(json.dumps(data))
+    site = tree_bytes(tmp_path / "site")
+    assert not build(_options(small_content, tmp_path)).written
+    assert tree_bytes(tmp_path / "site") == site
+    _front_not_rendered(monkeypatch)
+    assert not build(_options(small_content, tmp_path)).written
