@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import logging
@@ -128,8 +129,8 @@ def _build(options: BuildOptions, site: config.SiteSettings, every: list[config.
     carried = sorted(p.report.slug for p in pages if p.kept is not None)
     computed = [p for p in pages if p.kept is None]
     trends_on = len(config.trend_reports(every)) > 1
-    front = incremental.front_stamp(code, [site, {p.report.slug: _as_read(p) for p in pages}, trends_on,
-                                           render.build_date()])
+    front = incremental.front_stamp(code, [site, {p.report.slug: _report_digest(p, options.out) for p in pages},
+                                           trends_on, render.build_date()])
     if not computed and render.front_unchanged(options.out, previous.get(incremental.FRONT_KEY), front, carried):
         written, shown = False, previous[incremental.FRONT_KEY]  # every page kept, and the front as it was built
         _sitemap_warning(site)
@@ -306,11 +307,14 @@ def _feeds(site: config.SiteSettings, summaries: list[dict], files: dict[str, by
     return out
 
 
-def _as_read(page: Page) -> dict | None:
-    """The page's report.json as the next build reads it (a kept page's, as this build read it)."""
-    if page.kept is not None or page.doc is None:
-        return page.kept
-    return json.loads(page.files[f"{page.report.slug}/report.json"])
+def _report_digest(page: Page, out: Path) -> str | None:
+    """SHA-256 of the page's report.json as the site will hold it (a kept page's: as the site holds it now)."""
+    name = f"{page.report.slug}/report.json"
+    try:
+        data = page.files[name] if page.kept is None else (out / name).read_bytes()
+    except (KeyError, OSError):
+        return None
+    return hashlib.sha256(data).hexdigest()
 
 
 def _sitemap_warning(site: config.SiteSettings) -> None:

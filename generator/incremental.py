@@ -70,8 +70,8 @@ FRONT_KEY = "#front"  # beside the report slugs (which begin with a letter or di
 
 def front_stamp(code: str, parts: list) -> str:
     """Hash of everything the site's front (the index, the method page, the feeds and the stylesheet) is
-    rendered from: the code stamp and ``parts`` (the site settings, each report's report.json as the next build
-    reads it, by slug; the trends flag; the build date)."""
+    rendered from: the code stamp and ``parts`` (the site settings, each page's report.json by its hash, by slug;
+    the trends flag; the build date)."""
     h = hashlib.sha256(code.encode())
     h.update(json.dumps([asdict(p) if hasattr(p, "__dataclass_fields__") else p for p in parts],
                         sort_keys=True, default=str).encode())
